@@ -1,0 +1,155 @@
+"""`make run`: the whole service on one machine, with nothing to configure.
+
+Steps: start an S3 server (moto's server mode) on loopback unless AWS_ENDPOINT_URL is set;
+migrate; prepare the sharing bucket, roles, demo data and demo operator; start the django-q2
+cluster and the web server; print where to log in. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+MANAGE = [PYTHON, str(ROOT / "manage.py")]
+
+
+def main() -> int:
+    external_s3 = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    env = _embedded_environment()
+    Path(env["DSM_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen] = []
+    try:
+        if not external_s3:
+            children.append(_start_s3_server(env))
+        _run([*MANAGE, "migrate", "--noinput", "-v", "0"], env)
+        prepare = [*MANAGE, "prepare_embedded"]
+        # Demo objects go to the embedded server only, unless asked for with DSM_SEED_DEMO.
+        if external_s3 and env.get("DSM_SEED_DEMO", "").lower() not in ("1", "true", "yes"):
+            prepare.append("--no-demo")
+        credentials = _login_from(_run(prepare, env, capture=True))
+        children.append(_start([*MANAGE, "qcluster"], env))
+        web = f"127.0.0.1:{env['DSM_PORT']}"
+        children.append(_start([*MANAGE, "runserver", web, "--noreload"], env))
+        _wait_for_http(f"http://{web}/admin/login/", "web server")
+        _print_banner(web, env, credentials)
+        _wait(children)
+    except KeyboardInterrupt:
+        print("\nStopping...")
+    except RuntimeError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 1
+    finally:
+        _stop(children)
+    return 0
+
+
+def _embedded_environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DSM_EMBEDDED", "true")
+    env.setdefault("DSM_DATA_DIR", str(ROOT / "data"))
+    env.setdefault("DSM_PORT", "8000")
+    env.setdefault("DSM_S3_PORT", "4566")
+    env.setdefault("AWS_REGION", "ap-southeast-2")
+    if not env.get("AWS_ENDPOINT_URL"):
+        # The embedded S3 server accepts any credentials; these keep boto3 from looking further.
+        env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{env['DSM_S3_PORT']}"
+        env.setdefault("AWS_ACCESS_KEY_ID", "embedded")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "embedded-secret")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _start_s3_server(env: dict[str, str]) -> subprocess.Popen:
+    port = int(env["DSM_S3_PORT"])
+    if not _port_free(port):
+        raise RuntimeError(f"port {port} is taken; set DSM_S3_PORT to a free port.")
+    log = open(Path(env["DSM_DATA_DIR"]) / "s3-server.log", "ab")  # noqa: SIM115 (lives on)
+    server = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    _wait_for_http(f"{env['AWS_ENDPOINT_URL']}/moto-api/", "S3 server")
+    print(f"S3 server (moto, in memory) on {env['AWS_ENDPOINT_URL']}")
+    return server
+
+
+def _run(command: list[str], env: dict[str, str], *, capture: bool = False) -> str:
+    result = subprocess.run(command, env=env, text=True, capture_output=capture, check=False)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip() if capture else ""
+        raise RuntimeError(f"{' '.join(command[1:3])} failed.\n{detail}")
+    return result.stdout or ""
+
+
+def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, start_new_session=True)
+
+
+def _wait_for_http(url: str, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback only)
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the {what} did not answer at {url} within {timeout:.0f} s.")
+
+
+def _login_from(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+def _print_banner(web: str, env: dict[str, str], credentials: dict[str, str]) -> None:
+    base = f"http://{web}"
+    print(
+        "\n"
+        "Data Sharing Manager is running.\n"
+        f"  Admin:     {base}/admin/\n"
+        f"  API:       {base}/api/v1/\n"
+        f"  API docs:  {base}/api/docs\n"
+        f"  S3:        {env['AWS_ENDPOINT_URL']}\n"
+        f"  Log in as: {credentials.get('DEMO_USER')} / {credentials.get('DEMO_PASSWORD')}\n"
+        "Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+
+def _wait(children: list[subprocess.Popen]) -> None:
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                raise RuntimeError(f"{' '.join(child.args[1:3])} exited ({child.returncode}).")
+        time.sleep(0.5)
+
+
+def _stop(children: list[subprocess.Popen]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.exit(main())

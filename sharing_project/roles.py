@@ -1,0 +1,35 @@
+"""The two kinds of staff user: operators (may launch and abort shares) and viewers (look only).
+
+Membership of a group is what grants the role; `ensure_groups` keeps each group's permissions
+in step with the code and is safe to run at every start.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+OPERATORS = "operators"
+VIEWERS = "viewers"
+
+_CATALOGUE_VIEW = [
+    "view_project",
+    "view_individual",
+    "view_subject",
+    "view_sample",
+    "view_library",
+    "view_fastq",
+    "view_workflowrun",
+]
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    VIEWERS: _CATALOGUE_VIEW,
+    OPERATORS: _CATALOGUE_VIEW,
+}
+
+
+def ensure_groups() -> dict[str, Group]:
+    groups = {}
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(codename__in=codenames))
+        groups[name] = group
+    return groups

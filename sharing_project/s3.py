@@ -1,0 +1,183 @@
+"""The one module that talks to S3. Everything else calls these functions.
+
+The client follows boto3's standard configuration (profiles, roles, AWS_* variables) plus the
+endpoint and region from settings, signs with SigV4 (with a custom endpoint boto3 would presign
+with SigV2 otherwise) and retries throttling and 5xx in botocore's standard mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+# Buckets: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_S3_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})/(?P<key>.*)$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+STORAGE_CLASSES = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+)
+# Objects in these classes cannot be read until restored.
+ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    storage_class: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_s3_uri(uri: str, *, prefix: bool = False) -> S3Uri:
+    """Split `s3://bucket/key`; raise ValidationError saying what is wrong.
+
+    With `prefix=True` the key is a folder: it may be empty and is given a trailing slash.
+    """
+    match = _S3_URI.match(uri or "")
+    if not match:
+        raise ValidationError(
+            f"{uri!r} is not an S3 URI; expected s3://bucket/path with a valid bucket name.",
+            code="invalid_s3_uri",
+        )
+    key = match["key"]
+    if _CONTROL.search(key):
+        raise ValidationError(f"{uri!r} contains a control character.", code="invalid_s3_uri")
+    if prefix:
+        if key and not key.endswith("/"):
+            key += "/"
+    elif not key or key.endswith("/"):
+        raise ValidationError(
+            f"{uri!r} names a folder, not an object; give the object's full key.",
+            code="invalid_s3_uri",
+        )
+    return S3Uri(match["bucket"], key)
+
+
+def validate_object_uri(uri: str) -> None:
+    parse_s3_uri(uri)
+
+
+def validate_prefix_uri(uri: str) -> None:
+    parse_s3_uri(uri, prefix=True)
+
+
+@functools.cache
+def _session_client(endpoint_url: str | None, region: str, max_attempts: int):
+    config = Config(
+        signature_version="s3v4",
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        # A custom endpoint on loopback has no per-bucket host names.
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+        max_pool_connections=32,
+    )
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=region, config=config
+    )
+
+
+def client():
+    """A shared, thread-safe S3 client built from settings."""
+    return _session_client(settings.AWS_ENDPOINT_URL, settings.AWS_REGION, settings.S3_MAX_ATTEMPTS)
+
+
+def ensure_bucket(bucket: str) -> bool:
+    """Create the bucket if it does not exist; return True when it was created."""
+    s3 = client()
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    kwargs: dict = {"Bucket": bucket}
+    if settings.AWS_REGION != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.AWS_REGION}
+    s3.create_bucket(**kwargs)
+    return True
+
+
+def put_object(
+    uri: str, body: bytes, *, storage_class: str = "STANDARD", content_type: str | None = None
+) -> S3Object:
+    """Write an object and return what S3 recorded (size, ETag, storage class)."""
+    target = parse_s3_uri(uri)
+    kwargs: dict = {
+        "Bucket": target.bucket,
+        "Key": target.key,
+        "Body": body,
+        "StorageClass": storage_class,
+    }
+    if content_type:
+        kwargs["ContentType"] = content_type
+    response = client().put_object(**kwargs)
+    return S3Object(target.bucket, target.key, len(body), _etag(response["ETag"]), storage_class)
+
+
+def head_object(uri: str) -> S3Object:
+    target = parse_s3_uri(uri)
+    response = client().head_object(Bucket=target.bucket, Key=target.key)
+    return S3Object(
+        target.bucket,
+        target.key,
+        response["ContentLength"],
+        _etag(response["ETag"]),
+        response.get("StorageClass", "STANDARD"),
+    )
+
+
+def get_object_bytes(uri: str) -> bytes:
+    target = parse_s3_uri(uri)
+    return client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
+
+
+def list_objects(prefix_uri: str) -> Iterator[S3Object]:
+    """Every object under a prefix, page by page, in key order."""
+    target = parse_s3_uri(prefix_uri, prefix=True)
+    paginator = client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=target.bucket, Prefix=target.key):
+        for item in page.get("Contents", []):
+            yield S3Object(
+                target.bucket,
+                item["Key"],
+                item["Size"],
+                _etag(item["ETag"]),
+                item.get("StorageClass", "STANDARD"),
+            )
+
+
+def _etag(raw: str) -> str:
+    return raw.strip('"')

@@ -1,0 +1,208 @@
+"""Settings, read once from the environment (see docs/configuration.md).
+
+Safe defaults serve the embedded mode that `make run` starts (DSM_EMBEDDED=true): a SQLite file
+and a generated secret key in the data folder, DEBUG on, an S3 server on loopback. Any other run
+must set SECRET_KEY; a malformed value stops start-up with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from sharing_project.env import (
+    raw,
+    read_bool,
+    read_database,
+    read_int,
+    read_list,
+    read_str,
+    read_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+EMBEDDED = read_bool("DSM_EMBEDDED", False)
+DATA_DIR = Path(read_str("DSM_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def _embedded_secret_key(data_dir: Path) -> str:
+    """The embedded run keeps one generated key in the data folder, so sessions survive restarts."""
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = raw("SECRET_KEY") or (_embedded_secret_key(DATA_DIR) if EMBEDDED else None)
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set it to a long random string, or use `make run` for the "
+        "embedded mode (DSM_EMBEDDED=true), which generates one."
+    )
+
+DEBUG = read_bool("DEBUG", EMBEDDED)
+ALLOWED_HOSTS = read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = read_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_q",
+    "catalogue",
+    "shares",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "sharing_project.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "sharing_project.wsgi.application"
+
+_database = read_database("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+if _database["ENGINE"].endswith("sqlite3"):
+    # The web server and the workers write at once: WAL lets readers go on during a write,
+    # IMMEDIATE transactions take the write lock up front instead of failing on upgrade, and
+    # the timeout waits for the lock rather than raising "database is locked".
+    _database["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    if _database["NAME"] not in ("", ":memory:"):
+        Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    _database["CONN_MAX_AGE"] = read_int("DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=3600)
+    _database["CONN_HEALTH_CHECKS"] = True
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = read_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGIN_URL = "admin:login"
+
+# --- Object storage -------------------------------------------------------------------------
+# boto3's own configuration (profiles, roles, AWS_* credentials) applies; these two are read
+# here so that the whole service, and presigned URLs, agree on the endpoint and region.
+AWS_ENDPOINT_URL = read_url("AWS_ENDPOINT_URL")
+AWS_REGION = read_str("AWS_REGION", read_str("AWS_DEFAULT_REGION", "ap-southeast-2"))
+SHARING_BUCKET = read_str("SHARING_BUCKET", "dsm-sharing")
+DEMO_BUCKET = read_str("DEMO_BUCKET", "dsm-demo-data")
+# S3 refuses presigned URLs that live longer than seven days.
+PRESIGNED_URL_MAX_LIFETIME_SECONDS = 7 * 24 * 3600
+PRESIGNED_URL_LIFETIME_SECONDS = read_int(
+    "PRESIGNED_URL_LIFETIME_SECONDS",
+    PRESIGNED_URL_MAX_LIFETIME_SECONDS,
+    minimum=60,
+    maximum=PRESIGNED_URL_MAX_LIFETIME_SECONDS,
+)
+S3_MAX_ATTEMPTS = read_int("S3_MAX_ATTEMPTS", 8, minimum=1, maximum=20)
+
+# --- Sharing --------------------------------------------------------------------------------
+DRYRUN_MAX_AGE_SECONDS = read_int(
+    "DRYRUN_MAX_AGE_SECONDS", 7 * 24 * 3600, minimum=60, maximum=365 * 24 * 3600
+)
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "sharing_project.pagination.StandardPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Data Sharing Manager API",
+    "DESCRIPTION": "Share fastq and secondary-analysis data by push (S3, ICAv2) or pull "
+    "(presigned download script and LIMS CSV).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Background work (django-q2, ORM broker: receipts, so a task outlives a crashed worker) --
+_q_timeout = read_int("Q_CLUSTER_TIMEOUT", 3600, minimum=10, maximum=24 * 3600)
+Q_CLUSTER = {
+    "name": "dsm",
+    "orm": "default",
+    "workers": read_int("Q_CLUSTER_WORKERS", 2, minimum=1, maximum=64),
+    "timeout": _q_timeout,
+    # retry must exceed timeout, or django-q2 delivers a running task a second time.
+    "retry": _q_timeout + 300,
+    "max_attempts": 1,
+    "catch_up": False,
+    "poll": 1,
+    "save_limit": 1000,
+    "ack_failures": True,
+    "label": "Background tasks",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": read_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from catalogue.api import FastqViewSet, LibraryViewSet, WorkflowRunViewSet
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Paths as the API contract writes them (no trailing slash); a trailing slash works too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("libraries", LibraryViewSet, basename="library")
+router.register("fastqs", FastqViewSet, basename="fastq")
+router.register("workflow-runs", WorkflowRunViewSet, basename="workflow-run")
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

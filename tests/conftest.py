@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth.models import User
+from moto.server import ThreadedMotoServer
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from sharing_project import s3 as s3_module
+from sharing_project.roles import OPERATORS, VIEWERS, ensure_groups
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A real S3 server (moto's server mode) on loopback, for the whole session."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    previous = settings.AWS_ENDPOINT_URL
+    settings.AWS_ENDPOINT_URL = endpoint
+    yield endpoint
+    settings.AWS_ENDPOINT_URL = previous
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str):
+    """An empty S3 server; yields the shared client the service itself uses."""
+    requests.post(f"{s3_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    return s3_module.client()
+
+
+@pytest.fixture
+def demo(s3, db):
+    """The demo catalogue, with its objects in S3."""
+    from catalogue.demo import seed_demo
+
+    return seed_demo()
+
+
+def _user(username: str, group: str | None) -> User:
+    user = User.objects.create_user(username, password="pw-for-tests", is_staff=True)
+    if group:
+        user.groups.add(ensure_groups()[group])
+    return user
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return _user("olivia-operator", OPERATORS)
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    return _user("victor-viewer", VIEWERS)
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+def _token_client(user: User) -> APIClient:
+    """A client that authenticates the way automation does: with an API token."""
+    client = APIClient()
+    token = Token.objects.create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer: User) -> APIClient:
+    return _token_client(viewer)
+
+
+@pytest.fixture
+def operator_client(operator: User) -> APIClient:
+    return _token_client(operator)

@@ -1,0 +1,23 @@
+"""Settings for the test suite: the real settings, with the environment a test run needs.
+
+The S3 endpoint is the loopback server that tests/conftest.py starts once per session.
+PostgreSQL is used whenever DATABASE_URL points to it (CI sets it); otherwise SQLite.
+"""
+
+import os
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SECRET_KEY", "insecure-key-for-tests-only")
+os.environ.setdefault("DSM_DATA_DIR", str(_ROOT / "test-artifacts" / "data"))
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_REGION", "ap-southeast-2")
+# Never let a developer's own AWS configuration reach the tests.
+os.environ.pop("AWS_PROFILE", None)
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+from sharing_project.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,117 @@
+"""Start-up configuration: safe embedded defaults, and clear refusals of bad values.
+
+Each case starts Django in a fresh interpreter with its own environment, as a deployment would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "db = settings.DATABASES['default']; "
+    "print(json.dumps({'debug': settings.DEBUG, 'engine': db['ENGINE'], "
+    "'options': db.get('OPTIONS', {}), 'lifetime': settings.PRESIGNED_URL_LIFETIME_SECONDS, "
+    "'broker': settings.Q_CLUSTER.get('orm'), 'secret': settings.SECRET_KEY, "
+    "'endpoint': settings.AWS_ENDPOINT_URL, 'bucket': settings.SHARING_BUCKET}))"
+)
+
+
+def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DSM_", "AWS_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "PRESIGNED"))
+    }
+    env |= {"DJANGO_SETTINGS_MODULE": "sharing_project.settings", "DSM_DATA_DIR": str(tmp_path)}
+    env |= variables
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def loaded(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_non_embedded_start_without_secret_key_is_refused(tmp_path):
+    result = start_django(tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_embedded_start_generates_a_secret_key_once_and_keeps_it(tmp_path):
+    first = loaded(start_django(tmp_path, DSM_EMBEDDED="true"))
+    second = loaded(start_django(tmp_path, DSM_EMBEDDED="true"))
+    assert len(first["secret"]) >= 50
+    assert first["secret"] == second["secret"]
+    assert (tmp_path / "secret_key").read_text().strip() == first["secret"]
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_debug_is_off_unless_the_embedded_run_turns_it_on(tmp_path):
+    assert loaded(start_django(tmp_path, SECRET_KEY="k" * 50))["debug"] is False
+    assert loaded(start_django(tmp_path, DSM_EMBEDDED="true"))["debug"] is True
+    assert loaded(start_django(tmp_path, DSM_EMBEDDED="true", DEBUG="false"))["debug"] is False
+
+
+def test_default_database_is_sqlite_in_wal_mode_with_a_busy_timeout(tmp_path):
+    settings = loaded(start_django(tmp_path, SECRET_KEY="k" * 50))
+    assert settings["engine"] == "django.db.backends.sqlite3"
+    assert "journal_mode=WAL" in settings["options"]["init_command"]
+    assert settings["options"]["transaction_mode"] == "IMMEDIATE"
+    assert settings["options"]["timeout"] >= 5
+    assert settings["broker"] == "default"
+
+
+def test_postgres_database_url_is_used(tmp_path):
+    settings = loaded(
+        start_django(tmp_path, SECRET_KEY="k", DATABASE_URL="postgres://u@127.0.0.1:5432/dsm")
+    )
+    assert settings["engine"] == "django.db.backends.postgresql"
+
+
+def test_presigned_url_lifetime_defaults_to_seven_days(tmp_path):
+    assert loaded(start_django(tmp_path, SECRET_KEY="k"))["lifetime"] == 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG must be true or false"),
+        ("DSM_EMBEDDED", "perhaps", "DSM_EMBEDDED must be true or false"),
+        ("PRESIGNED_URL_LIFETIME_SECONDS", "604801", "PRESIGNED_URL_LIFETIME_SECONDS must be"),
+        ("PRESIGNED_URL_LIFETIME_SECONDS", "a week", "PRESIGNED_URL_LIFETIME_SECONDS must be a"),
+        ("DATABASE_URL", "mysql://root@localhost/dsm", "DATABASE_URL must point to PostgreSQL"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL"),
+        ("AWS_ENDPOINT_URL", "ftp://127.0.0.1:21", "AWS_ENDPOINT_URL must be an http"),
+        ("Q_CLUSTER_WORKERS", "0", "Q_CLUSTER_WORKERS must be between 1 and 64"),
+        ("DRYRUN_MAX_AGE_SECONDS", "-5", "DRYRUN_MAX_AGE_SECONDS must be between"),
+    ],
+)
+def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
+    result = start_django(tmp_path, SECRET_KEY="k" * 50, **{variable: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_endpoint_and_bucket_come_from_the_environment(tmp_path):
+    settings = loaded(
+        start_django(
+            tmp_path,
+            SECRET_KEY="k",
+            AWS_ENDPOINT_URL="http://127.0.0.1:9000/",
+            SHARING_BUCKET="centre-shares",
+        )
+    )
+    assert settings["endpoint"] == "http://127.0.0.1:9000"
+    assert settings["bucket"] == "centre-shares"
