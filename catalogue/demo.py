@@ -110,7 +110,7 @@ def _lims_row(
         "subjectId": f"SN_PMCC-{pair:04d}",
         "individualId": f"SBJ{pair:05d}",
         "projectId": projects,
-        "projectName": PROJECTS[projects.split(";")[0]],
+        "projectName": ";".join(PROJECTS[p] for p in projects.split(";")),
         "phenotype": phenotype,
         "type": kind,
         "assay": assay,

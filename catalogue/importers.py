@@ -316,8 +316,11 @@ def _upsert_lims(v: dict[str, str]) -> str:
     elif v["individualId"]:
         raise ValidationError("individualId needs a subjectId on the same row")
     projects = []
-    for project_id in _split(v["projectId"]):
-        values = {"name": v["projectName"]} if v["projectName"] else {}
+    project_ids, names = _split(v["projectId"]), _split(v["projectName"])
+    if names and len(names) != len(project_ids):
+        raise ValidationError("projectName must give one name per projectId, in the same order")
+    for project_id, name in zip(project_ids, names or [None] * len(project_ids), strict=True):
+        values = {"name": name} if name else {}
         project, outcome = _save_if_changed(Project, {"project_id": project_id}, values)
         projects.append(project)
         outcomes.append(outcome)

@@ -79,3 +79,8 @@ def viewer_client(viewer: User) -> APIClient:
 @pytest.fixture
 def operator_client(operator: User) -> APIClient:
     return _token_client(operator)
+
+
+def pytest_report_header(config) -> str:
+    database = settings.DATABASES["default"]
+    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('HOST') or ''}".strip()
