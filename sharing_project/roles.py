@@ -20,9 +20,10 @@ _CATALOGUE_VIEW = [
     "view_fastq",
     "view_workflowrun",
 ]
+_JOBS_VIEW = ["view_job", "view_jobobject", "view_joblogline", "view_sharerequest", "view_dryrun"]
 GROUP_PERMISSIONS: dict[str, list[str]] = {
-    VIEWERS: _CATALOGUE_VIEW,
-    OPERATORS: _CATALOGUE_VIEW,
+    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW,
+    OPERATORS: _CATALOGUE_VIEW + _JOBS_VIEW + ["launch_job", "abort_job"],
 }
 
 

@@ -38,6 +38,9 @@ STORAGE_CLASSES = (
 )
 # Objects in these classes cannot be read until restored.
 ARCHIVED_STORAGE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+# Objects in these classes may be unreadable: Intelligent-Tiering moves objects to its archive
+# tiers on its own, which only HEAD tells (ArchiveStatus).
+ARCHIVABLE_STORAGE_CLASSES = ARCHIVED_STORAGE_CLASSES | {"INTELLIGENT_TIERING"}
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,18 @@ def head_object(uri: str) -> S3Object:
         _etag(response["ETag"]),
         response.get("StorageClass", "STANDARD"),
     )
+
+
+def is_archived(uri: str) -> bool:
+    """True when the object cannot be read now: archived and not (yet) restored."""
+    target = parse_s3_uri(uri)
+    response = client().head_object(Bucket=target.bucket, Key=target.key)
+    if response.get("ArchiveStatus"):  # Intelligent-Tiering archive access tiers
+        return True
+    if response.get("StorageClass", "STANDARD") not in ARCHIVED_STORAGE_CLASSES:
+        return False
+    # A finished restore says ongoing-request="false"; none, or "true", means unreadable.
+    return 'ongoing-request="false"' not in response.get("Restore", "")
 
 
 def get_object_bytes(uri: str) -> bytes:

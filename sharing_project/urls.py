@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from catalogue.api import FastqViewSet, LibraryViewSet, WorkflowRunViewSet
+from jobs.api import JobViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -19,6 +20,7 @@ router = OptionalSlashRouter()
 router.register("libraries", LibraryViewSet, basename="library")
 router.register("fastqs", FastqViewSet, basename="fastq")
 router.register("workflow-runs", WorkflowRunViewSet, basename="workflow-run")
+router.register("jobs", JobViewSet, basename="job")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -84,3 +84,14 @@ def operator_client(operator: User) -> APIClient:
 def pytest_report_header(config) -> str:
     database = settings.DATABASES["default"]
     return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('HOST') or ''}".strip()
+
+
+@pytest.fixture
+def launch(operator_client, django_capture_on_commit_callbacks):
+    """POST a launch as an operator; queued tasks run (django-q2 sync mode) once committed."""
+
+    def post(client=None, **payload):
+        with django_capture_on_commit_callbacks(execute=True):
+            return (client or operator_client).post("/api/v1/jobs", payload, format="json")
+
+    return post

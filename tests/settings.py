@@ -21,3 +21,8 @@ os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 from sharing_project.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tasks run through django-q2's own worker code, in the test's process and transaction
+# (tests/test_worker.py runs a real `qcluster` process instead).
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405

@@ -1,0 +1,111 @@
+"""The job API: launch (202), status, what a job shares, abort. Status is read-only."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Sum
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from jobs.errors import LaunchRefused
+from jobs.filters import JobFilter, JobObjectFilter
+from jobs.models import Job, JobLogLine, JobObject
+from jobs.permissions import JobPermission
+from jobs.serializers import (
+    JobObjectSerializer,
+    JobSerializer,
+    RefusalSerializer,
+    SharedFastqSerializer,
+    SharedPortalRunSerializer,
+)
+from jobs.services import abort_job, launch_job
+from shares.validation import LaunchSerializer
+
+
+class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Job.objects.select_related(
+        "share_request", "created_by", "source_dry_run"
+    ).prefetch_related(Prefetch("log_lines", queryset=JobLogLine.objects.order_by("at", "pk")))
+    serializer_class = JobSerializer
+    permission_classes = [JobPermission]
+    filterset_class = JobFilter
+
+    def get_queryset(self):
+        if self.action in ("fastqs", "portal_run_ids", "objects"):
+            return Job.objects.all()
+        return super().get_queryset()
+
+    def filter_queryset(self, queryset):
+        if self.action in ("fastqs", "portal_run_ids", "objects"):
+            return queryset  # their filters apply to the job's objects, not to jobs
+        return super().filter_queryset(queryset)
+
+    @extend_schema(
+        request=LaunchSerializer,
+        responses={
+            202: JobSerializer,
+            400: OpenApiResponse(description="A field is wrong; the body names it."),
+            409: RefusalSerializer,
+            501: RefusalSerializer,
+        },
+    )
+    def create(self, request: Request) -> Response:
+        launch = LaunchSerializer(data=request.data)
+        launch.is_valid(raise_exception=True)
+        try:
+            job = launch_job(
+                launch.normalised_config, dryrun=launch.validated_data["dryrun"], user=request.user
+            )
+        except LaunchRefused as refusal:
+            return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
+        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
+        return Response(body.data, status.HTTP_202_ACCEPTED, headers={"Location": body.data["url"]})
+
+    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @action(detail=True, methods=["post"])
+    def abort(self, request: Request, pk=None) -> Response:
+        try:
+            job = abort_job(self.get_object(), request.user)
+        except LaunchRefused as refusal:
+            return Response({"detail": refusal.message}, refusal.status_code)
+        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
+        return Response(body.data, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=SharedFastqSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def fastqs(self, request: Request, pk=None) -> Response:
+        rows = (
+            self._objects()
+            .filter(kind=JobObject.Kind.FASTQ)
+            .values("library_id", "instrument_run_id", "lane")
+            .annotate(object_count=Count("pk"), total_bytes=Sum("size"))
+            .order_by("instrument_run_id", "lane", "library_id")
+        )
+        return self._page(rows, SharedFastqSerializer)
+
+    @extend_schema(responses=SharedPortalRunSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="portal-run-ids")
+    def portal_run_ids(self, request: Request, pk=None) -> Response:
+        rows = (
+            self._objects()
+            .filter(kind=JobObject.Kind.SECONDARY)
+            .values("portal_run_id", "workflow_name")
+            .annotate(object_count=Count("pk"), total_bytes=Sum("size"))
+            .order_by("portal_run_id")
+        )
+        return self._page(rows, SharedPortalRunSerializer)
+
+    @extend_schema(responses=JobObjectSerializer(many=True), filters=True)
+    @action(detail=True, methods=["get"], filterset_class=JobObjectFilter)
+    def objects(self, request: Request, pk=None) -> Response:
+        objects = JobObjectFilter(request.query_params, queryset=self._objects()).qs
+        return self._page(objects.order_by("position"), JobObjectSerializer)
+
+    def _objects(self):
+        return JobObject.objects.filter(job=self.get_object())
+
+    def _page(self, rows, serializer_class) -> Response:
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(serializer_class(page, many=True).data)

@@ -1,0 +1,77 @@
+"""A dry run: resolve the configuration and freeze the manifest, sending nothing."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from jobs.models import Job, JobObject
+from jobs.runner import stop_if_aborted
+from shares.destinations import parse_destination
+from shares.models import DryRun
+from shares.resolve import ManifestEntry, resolve
+
+BATCH = 1000
+
+
+def execute_dry_run(job: Job) -> None:
+    """Steps: resolve (catalogue and S3 listings); stop if aborted; write the manifest as the
+    job's objects with totals; warn about archived objects; record the DryRun for the gate."""
+    job.log("Resolving the selection.")
+    manifest = resolve(job.config)
+    stop_if_aborted(job)
+    with transaction.atomic():
+        record_manifest(job, manifest, JobObject.Status.LISTED)
+        size = sum(entry.size for entry in manifest)
+        Job.objects.filter(pk=job.pk).update(
+            objects_total=len(manifest),
+            objects_done=len(manifest),
+            bytes_total=size,
+            bytes_done=size,
+        )
+        archived = [entry for entry in manifest if entry.archived]
+        if archived:
+            job.log(_archived_warning(job, archived), level="WARNING")
+        job.log(f"Would share {len(manifest)} object(s), {size} bytes.")
+        DryRun.objects.create(
+            share_request=job.share_request,
+            job=job,
+            object_count=len(manifest),
+            total_bytes=size,
+            archived_count=len(archived),
+        )
+
+
+def record_manifest(job: Job, manifest: list[ManifestEntry], status: str) -> None:
+    destination = parse_destination(job.destination) if job.destination else None
+    rows = (
+        JobObject(
+            job=job,
+            position=position,
+            kind=entry.kind,
+            source_uri=entry.source_uri,
+            relative_path=entry.relative_path,
+            destination_uri=destination.uri_for(entry.relative_path) if destination else "",
+            size=entry.size,
+            etag=entry.etag,
+            storage_class=entry.storage_class,
+            archived=entry.archived,
+            library_id=entry.library_id,
+            instrument_run_id=entry.instrument_run_id,
+            lane=entry.lane,
+            portal_run_id=entry.portal_run_id,
+            workflow_name=entry.workflow_name,
+            status=status,
+        )
+        for position, entry in enumerate(manifest)
+    )
+    JobObject.objects.bulk_create(rows, batch_size=BATCH)
+
+
+def _archived_warning(job: Job, archived: list[ManifestEntry]) -> str:
+    shown = ", ".join(entry.source_uri for entry in archived[:10])
+    more = f" and {len(archived) - 10} more" if len(archived) > 10 else ""
+    if job.config.get("defrostArchivedFastqs"):
+        advice = "the share will request their restore and fail until they are restored"
+    else:
+        advice = "the share will fail on them; set defrostArchivedFastqs to request their restore"
+    return f"{len(archived)} archived object(s) not restored: {shown}{more}; {advice}."

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import django_filters as filters
+
+from jobs.models import Job, JobObject, JobStatus, ShareType
+
+
+class JobFilter(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=JobStatus.choices)
+    shareType = filters.ChoiceFilter(field_name="share_type", choices=ShareType.choices)
+    dryrun = filters.BooleanFilter()
+    createdAfter = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    createdBefore = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Job
+        fields: list[str] = []
+
+
+class JobObjectFilter(filters.FilterSet):
+    kind = filters.ChoiceFilter(choices=JobObject.Kind.choices)
+    status = filters.ChoiceFilter(choices=JobObject.Status.choices)
+    archived = filters.BooleanFilter()
+    libraryId = filters.CharFilter(field_name="library_id")
+    portalRunId = filters.CharFilter(field_name="portal_run_id")
+
+    class Meta:
+        model = JobObject
+        fields: list[str] = []

@@ -1,0 +1,201 @@
+"""Jobs: one launch of a share, its objects and its log."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABORTED)
+
+
+class ShareType(models.TextChoices):
+    PUSH = "push"
+    PULL = "pull"
+
+
+class Job(models.Model):
+    """One launch of a share request, run in the background.
+
+    States and the only transitions allowed (each made by a guarded update, so a repeated or
+    racing call changes nothing and reports False):
+
+        PENDING -> RUNNING      a worker picks the job up
+        PENDING -> ABORTED      aborted before any worker took it
+        PENDING -> FAILED       it could not be queued
+        RUNNING -> SUCCEEDED    the work finished
+        RUNNING -> FAILED       the work raised; the error is recorded
+        RUNNING -> ABORTED      abort was requested; the work stopped between steps
+
+    SUCCEEDED, FAILED and ABORTED are final.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    share_request = models.ForeignKey(
+        "shares.ShareRequest", on_delete=models.PROTECT, related_name="jobs"
+    )
+    share_type = models.CharField(max_length=8, choices=ShareType.choices)
+    dryrun = models.BooleanField(default=False)
+    destination = models.CharField(max_length=1024, blank=True)
+    # The dry run whose frozen manifest a push sends.
+    source_dry_run = models.ForeignKey(
+        "shares.DryRun", on_delete=models.PROTECT, null=True, blank=True, related_name="pushes"
+    )
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True
+    )
+    abort_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    objects_total = models.PositiveIntegerField(default=0)
+    objects_done = models.PositiveIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    error_type = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    error_details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("launch_job", "Can launch shares (dry runs, pushes and pulls)"),
+            ("abort_job", "Can abort running jobs"),
+        ]
+
+    def __str__(self) -> str:
+        kind = f"{self.share_type} dry run" if self.dryrun else self.share_type
+        return f"{kind} {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def config(self) -> dict:
+        return self.share_request.config
+
+    def _transition(self, expected: tuple[str, ...], new: str, **fields) -> bool:
+        changed = Job.objects.filter(pk=self.pk, status__in=expected).update(status=new, **fields)
+        if changed:
+            self.refresh_from_db()
+        return bool(changed)
+
+    def mark_running(self) -> bool:
+        return self._transition((JobStatus.PENDING,), JobStatus.RUNNING, started_at=timezone.now())
+
+    def mark_succeeded(self) -> bool:
+        return self._transition(
+            (JobStatus.RUNNING,), JobStatus.SUCCEEDED, finished_at=timezone.now()
+        )
+
+    def mark_failed(self, error_type: str, message: str, details: dict | None = None) -> bool:
+        return self._transition(
+            ACTIVE_STATUSES,
+            JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error_type=error_type,
+            error_message=message,
+            error_details=details or {},
+        )
+
+    def mark_aborted(self) -> bool:
+        return self._transition(ACTIVE_STATUSES, JobStatus.ABORTED, finished_at=timezone.now())
+
+    def abort_if_pending(self) -> bool:
+        return self._transition((JobStatus.PENDING,), JobStatus.ABORTED, finished_at=timezone.now())
+
+    def request_abort(self) -> bool:
+        """Ask a running job to stop at its next step; True if the job was still active."""
+        return bool(
+            Job.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(abort_requested=True)
+        )
+
+    def abort_was_requested(self) -> bool:
+        return Job.objects.filter(pk=self.pk, abort_requested=True).exists()
+
+    def add_progress(self, objects: int, size: int) -> None:
+        Job.objects.filter(pk=self.pk).update(
+            objects_done=F("objects_done") + objects, bytes_done=F("bytes_done") + size
+        )
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        JobLogLine.objects.create(job=self, level=level, message=message)
+
+
+class JobObject(models.Model):
+    """One object of a job: where it comes from, where it goes, and what happened to it."""
+
+    class Kind(models.TextChoices):
+        FASTQ = "fastq"
+        SECONDARY = "secondary"
+
+    class Status(models.TextChoices):
+        LISTED = "LISTED", "listed (dry run)"
+        PENDING = "PENDING"
+        COPIED = "COPIED"
+        SKIPPED = "SKIPPED", "skipped (identical at destination)"
+        PRESIGNED = "PRESIGNED"
+        FAILED = "FAILED"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="job_objects")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source_uri = models.CharField(max_length=2048)
+    relative_path = models.CharField(max_length=2048)
+    destination_uri = models.CharField(max_length=2048, blank=True)
+    size = models.BigIntegerField()
+    etag = models.CharField(max_length=80, blank=True)
+    storage_class = models.CharField(max_length=32, default="STANDARD")
+    archived = models.BooleanField(default=False)
+    library_id = models.CharField(max_length=32, blank=True, db_index=True)
+    instrument_run_id = models.CharField(max_length=64, blank=True)
+    lane = models.PositiveSmallIntegerField(null=True, blank=True)
+    portal_run_id = models.CharField(max_length=16, blank=True, db_index=True)
+    workflow_name = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="one_object_per_position"),
+            models.UniqueConstraint(
+                fields=["job", "relative_path"], name="one_object_per_relative_path"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.relative_path
+
+
+class JobLogLine(models.Model):
+    """A line of a job's own log, shown to operators in the API and the admin."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
+    at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, default="INFO")
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.level} {self.message}"

@@ -1,0 +1,65 @@
+"""The one runner every job goes through: mark running, do the work, record how it ended."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from jobs.errors import JobAborted
+from jobs.models import Job, JobStatus
+from shares.resolve import ResolutionError
+
+logger = logging.getLogger(__name__)
+
+Executor = Callable[[Job], None]
+
+
+def _executors() -> dict[tuple[str, bool], Executor]:
+    """(share type, dry run) -> the function that does that work."""
+    from jobs.dryrun import execute_dry_run
+
+    return {("push", True): execute_dry_run, ("pull", True): execute_dry_run}
+
+
+def has_executor(share_type: str, dryrun: bool) -> bool:
+    return (share_type, dryrun) in _executors()
+
+
+def run_job(job_id: str) -> str:
+    """Run one job to its end; safe to call twice (a finished or taken job is left alone)."""
+    job = Job.objects.select_related("share_request").filter(pk=job_id).first()
+    if job is None:
+        logger.warning("job %s no longer exists", job_id)
+        return "MISSING"
+    if not job.mark_running():
+        return job.status
+    executor = _executors()[(job.share_type, job.dryrun)]
+    try:
+        executor(job)
+    except JobAborted:
+        job.mark_aborted()
+        job.log("Aborted.")
+    except ResolutionError as error:
+        job.mark_failed(error.error_type, str(error), error.details)
+        job.log(f"Failed: {error}", level="ERROR")
+    except Exception as error:
+        logger.exception("job %s failed", job_id)
+        job.mark_failed(type(error).__name__, str(error)[:4000])
+        job.log(f"Failed: {type(error).__name__}: {error}", level="ERROR")
+    else:
+        if job.abort_was_requested():
+            job.mark_aborted()
+            job.log("Aborted after its last step.")
+        elif job.mark_succeeded():
+            job.log("Succeeded.")
+    job.refresh_from_db()
+    return job.status
+
+
+def stop_if_aborted(job: Job) -> None:
+    """Called between steps of long work."""
+    if job.abort_was_requested():
+        raise JobAborted
+
+
+__all__ = ["JobStatus", "has_executor", "run_job", "stop_if_aborted"]

@@ -1,0 +1,148 @@
+"""What the job API shows: camelCase, read-only."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.reverse import reverse
+
+from jobs.models import Job, JobLogLine, JobObject
+
+
+class ProgressSerializer(serializers.Serializer):
+    objectsDone = serializers.IntegerField()
+    objectsTotal = serializers.IntegerField()
+    bytesDone = serializers.IntegerField()
+    bytesTotal = serializers.IntegerField()
+    percent = serializers.FloatField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+
+
+class LogLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobLogLine
+        fields = ["at", "level", "message"]
+
+
+class JobSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    shareType = serializers.CharField(source="share_type")
+    request = serializers.JSONField(source="share_request.config")
+    fingerprint = serializers.CharField(source="share_request.fingerprint")
+    launchedBy = serializers.CharField(source="created_by.username")
+    createdAt = serializers.DateTimeField(source="created_at")
+    startedAt = serializers.DateTimeField(source="started_at")
+    finishedAt = serializers.DateTimeField(source="finished_at")
+    abortRequested = serializers.BooleanField(source="abort_requested")
+    dryRunJobId = serializers.UUIDField(source="source_dry_run.job_id", default=None)
+    taskId = serializers.CharField(source="task_id")
+    progress = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+    log = LogLineSerializer(source="log_lines", many=True)
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "url",
+            "status",
+            "shareType",
+            "dryrun",
+            "destination",
+            "request",
+            "fingerprint",
+            "launchedBy",
+            "createdAt",
+            "startedAt",
+            "finishedAt",
+            "abortRequested",
+            "dryRunJobId",
+            "taskId",
+            "progress",
+            "error",
+            "warnings",
+            "log",
+        ]
+
+    def get_url(self, job: Job) -> str:
+        return reverse("job-detail", kwargs={"pk": job.pk}, request=self.context.get("request"))
+
+    @extend_schema_field(ProgressSerializer)
+    def get_progress(self, job: Job) -> dict:
+        percent = 100.0 * job.bytes_done / job.bytes_total if job.bytes_total else 0.0
+        if job.bytes_total == 0 and job.objects_total:
+            percent = 100.0 * job.objects_done / job.objects_total
+        return {
+            "objectsDone": job.objects_done,
+            "objectsTotal": job.objects_total,
+            "bytesDone": job.bytes_done,
+            "bytesTotal": job.bytes_total,
+            "percent": round(percent, 1),
+        }
+
+    @extend_schema_field(ErrorSerializer(allow_null=True))
+    def get_error(self, job: Job) -> dict | None:
+        if not job.error_type:
+            return None
+        return {"type": job.error_type, "message": job.error_message, "details": job.error_details}
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, job: Job) -> list[str]:
+        return [line.message for line in job.log_lines.all() if line.level == "WARNING"]
+
+
+class JobObjectSerializer(serializers.ModelSerializer):
+    sourceUri = serializers.CharField(source="source_uri")
+    relativePath = serializers.CharField(source="relative_path")
+    destinationUri = serializers.CharField(source="destination_uri")
+    storageClass = serializers.CharField(source="storage_class")
+    libraryId = serializers.CharField(source="library_id")
+    instrumentRunId = serializers.CharField(source="instrument_run_id")
+    portalRunId = serializers.CharField(source="portal_run_id")
+    workflowName = serializers.CharField(source="workflow_name")
+
+    class Meta:
+        model = JobObject
+        fields = [
+            "kind",
+            "relativePath",
+            "sourceUri",
+            "destinationUri",
+            "size",
+            "etag",
+            "storageClass",
+            "archived",
+            "libraryId",
+            "instrumentRunId",
+            "lane",
+            "portalRunId",
+            "workflowName",
+            "status",
+            "error",
+        ]
+
+
+class SharedFastqSerializer(serializers.Serializer):
+    libraryId = serializers.CharField(source="library_id")
+    instrumentRunId = serializers.CharField(source="instrument_run_id")
+    lane = serializers.IntegerField()
+    objectCount = serializers.IntegerField(source="object_count")
+    bytes = serializers.IntegerField(source="total_bytes")
+
+
+class SharedPortalRunSerializer(serializers.Serializer):
+    portalRunId = serializers.CharField(source="portal_run_id")
+    workflowName = serializers.CharField(source="workflow_name")
+    objectCount = serializers.IntegerField(source="object_count")
+    bytes = serializers.IntegerField(source="total_bytes")
+
+
+class RefusalSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    fingerprint = serializers.CharField(required=False)

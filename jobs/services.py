@@ -1,0 +1,89 @@
+"""Launching and aborting jobs: the functions the API, the admin and the commands all call."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+from jobs.errors import DryRunRequired, EngineUnavailable, JobAlreadyFinished
+from jobs.models import Job, JobStatus, ShareType
+from jobs.runner import has_executor
+from shares.models import ShareRequest
+
+logger = logging.getLogger(__name__)
+
+
+def launch_job(config: dict, *, dryrun: bool, user) -> Job:
+    """Save a job for a validated, normalised configuration and queue it once committed.
+
+    Steps: find or create the share request (by fingerprint); for a push that is not a dry
+    run, require a successful dry run young enough (409 otherwise); refuse what no engine can
+    run yet (501); save the job; enqueue it on commit, so a worker never sees a job that is
+    not in the database.
+    """
+    share_request = ShareRequest.for_config(config)
+    source_dry_run = None
+    if config["shareType"] == ShareType.PUSH and not dryrun:
+        source_dry_run = share_request.valid_dry_run()
+        if source_dry_run is None:
+            raise DryRunRequired(
+                "This push has no successful dry run of the same configuration in the last "
+                f'{_age()}; launch it with "dryrun": true, check the objects it lists, then '
+                "launch it again without dryrun.",
+                fingerprint=share_request.fingerprint,
+            )
+    if not has_executor(config["shareType"], dryrun):
+        raise EngineUnavailable(
+            f"Sharing by {config['shareType']} is not available in this version yet; dry runs "
+            "are. Nothing was queued.",
+            fingerprint=share_request.fingerprint,
+        )
+    with transaction.atomic():
+        job = Job.objects.create(
+            share_request=share_request,
+            share_type=config["shareType"],
+            dryrun=dryrun,
+            destination=config.get("shareDestination", ""),
+            source_dry_run=source_dry_run,
+            created_by=user,
+        )
+        job.log(f"Launched by {user.get_username()}.")
+        transaction.on_commit(partial(enqueue_job, job.pk))
+    return job
+
+
+def enqueue_job(job_id) -> None:
+    """Hand the job to django-q2 and record the queue's task id; a queue failure fails the job."""
+    try:
+        task_id = async_task("jobs.tasks.run_job", str(job_id), task_name=f"job-{job_id}")
+    except Exception as error:
+        logger.exception("could not queue job %s", job_id)
+        Job.objects.get(pk=job_id).mark_failed("QueueError", f"Could not queue the job: {error}")
+        return
+    Job.objects.filter(pk=job_id).update(task_id=str(task_id))
+
+
+def abort_job(job: Job, user) -> Job:
+    """Stop a job: at once if no worker has it yet, otherwise at its next step."""
+    if job.is_finished:
+        raise JobAlreadyFinished(f"The job already ended {job.status}; there is nothing to abort.")
+    if job.abort_if_pending():
+        job.log(f"Aborted by {user.get_username()} before it started.")
+    elif job.request_abort():
+        job.log(f"Abort requested by {user.get_username()}; stopping after the current step.")
+    job.refresh_from_db()
+    if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+        raise JobAlreadyFinished(f"The job already ended {job.status}; there is nothing to abort.")
+    return job
+
+
+def _age() -> str:
+    from django.conf import settings
+
+    seconds = settings.DRYRUN_MAX_AGE_SECONDS
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} day(s)"
+    return f"{seconds} seconds"

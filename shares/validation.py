@@ -1,0 +1,265 @@
+"""The launch payload: every rule of the launch contract, and its normalised configuration.
+
+The serializer answers a 400 that names each bad field and says what to do; when it is valid,
+`normalised_config` is the one form that is stored, fingerprinted and resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from rest_framework import serializers
+
+from catalogue import ids
+from catalogue.models import Fastq, Library, WorkflowRun
+from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from shares.destinations import parse_destination
+from shares.resolve import FASTQ, METADATA_LISTS, SECONDARY, select
+
+MAX_IDS = 10_000
+DATA_TYPES = {"fastq": FASTQ, "secondaryanalysis": SECONDARY}
+# The upstream OrcaBus service's spelling, accepted as a synonym.
+SYNONYMS = {"secondaryAnalysisTypeList": "secondaryAnalysisWorkflowList"}
+METADATA_HELP = ", ".join(METADATA_LISTS)
+
+
+class IdListField(serializers.ListField):
+    """A list of ids: trimmed, de-duplicated, sorted; every malformed id named at once."""
+
+    def __init__(self, validator: Callable[[str], None], **kwargs):
+        self.id_validator = validator
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("default", list)
+        super().__init__(child=serializers.CharField(), max_length=MAX_IDS, **kwargs)
+
+    def to_internal_value(self, data) -> list[str]:
+        values = sorted({value.strip() for value in super().to_internal_value(data)})
+        bad, message = [], ""
+        for value in values:
+            try:
+                self.id_validator(value)
+            except DjangoValidationError as error:
+                bad.append(value)
+                message = error.messages[0]
+        if bad:
+            raise serializers.ValidationError(f"Malformed: {', '.join(map(repr, bad))}. {message}")
+        return values
+
+
+class LaunchSerializer(serializers.Serializer):
+    instrumentRunIdList = IdListField(ids.validate_instrument_run_id)
+    libraryIdList = IdListField(ids.validate_library_id)
+    subjectIdList = IdListField(ids.validate_subject_id)
+    individualIdList = IdListField(ids.validate_individual_id)
+    projectIdList = IdListField(ids.validate_project_id)
+    dataTypeList = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    defrostArchivedFastqs = serializers.BooleanField(default=False)
+    secondaryAnalysisWorkflowList = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list
+    )
+    portalRunIdList = IdListField(ids.validate_portal_run_id)
+    portalRunIdExclusionList = IdListField(ids.validate_portal_run_id)
+    shareType = serializers.ChoiceField(choices=["push", "pull"])
+    shareDestination = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=True
+    )
+    dryrun = serializers.BooleanField(default=False)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
+        data = dict(data)
+        errors: dict[str, list[str]] = {}
+        for synonym, name in SYNONYMS.items():
+            if synonym in data:
+                if name in data:
+                    errors[synonym] = [f"Give either {synonym} or {name}, not both."]
+                data[name] = data.pop(synonym)
+        unknown = sorted(set(data) - set(self.fields))
+        for name in unknown:
+            errors[name] = [
+                f"Unknown field. Accepted fields: {', '.join(sorted(self.fields))} "
+                f"(and {', '.join(SYNONYMS)})."
+            ]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def validate_dataTypeList(self, values: list[str]) -> list[str]:
+        normalised, unknown = set(), []
+        for value in values:
+            data_type = DATA_TYPES.get(value.strip().lower())
+            if data_type is None:
+                unknown.append(value)
+            else:
+                normalised.add(data_type)
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown data type(s) {', '.join(map(repr, unknown))}; use Fastq and/or "
+                "SecondaryAnalysis."
+            )
+        return sorted(normalised)
+
+    def validate_secondaryAnalysisWorkflowList(self, values: list[str]) -> list[str]:
+        canonical, unknown = set(), []
+        for value in values:
+            workflow = canonical_workflow(value)
+            if workflow is None:
+                unknown.append(value)
+            else:
+                canonical.add(workflow.value)
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown workflow(s) {', '.join(map(repr, unknown))}; use one of "
+                f"{', '.join(accepted_workflow_names())}."
+            )
+        return sorted(canonical)
+
+    def validate(self, attrs: dict) -> dict:
+        for check in (_check_rules, _check_destination, _check_ids_exist, _check_selection):
+            errors = check(attrs)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
+
+    @property
+    def normalised_config(self) -> dict:
+        """The configuration as stored and fingerprinted: everything but `dryrun`."""
+        return {key: value for key, value in self.validated_data.items() if key != "dryrun"}
+
+
+Errors = dict[str, list[str]]
+
+
+def _check_rules(a: dict) -> Errors:
+    errors: Errors = {}
+    given = [name for name in METADATA_LISTS if a[name]]
+    for name in given[1:]:
+        errors[name] = [f"Cannot be used with {given[0]}; give only one of {METADATA_HELP}."]
+    fastq, secondary = FASTQ in a["dataTypeList"], SECONDARY in a["dataTypeList"]
+    if a["instrumentRunIdList"] and not fastq:
+        errors["instrumentRunIdList"] = ["Only used for fastq sharing; add Fastq to dataTypeList."]
+    if a["defrostArchivedFastqs"] and not fastq:
+        errors["defrostArchivedFastqs"] = [
+            "Only used for fastq sharing; add Fastq to dataTypeList."
+        ]
+    for name in ("secondaryAnalysisWorkflowList", "portalRunIdList", "portalRunIdExclusionList"):
+        if a[name] and not secondary:
+            errors[name] = [
+                "Only used for secondary analysis; add SecondaryAnalysis to dataTypeList."
+            ]
+    both = sorted(set(a["portalRunIdList"]) & set(a["portalRunIdExclusionList"]))
+    if both:
+        errors["portalRunIdExclusionList"] = [
+            f"{', '.join(both)} also in portalRunIdList; a run cannot be shared and excluded."
+        ]
+    if fastq and not given and not a["instrumentRunIdList"]:
+        errors.setdefault("dataTypeList", []).append(
+            f"Fastq sharing needs one of {METADATA_HELP}, or instrumentRunIdList."
+        )
+    if secondary and not given and not a["portalRunIdList"]:
+        errors.setdefault("dataTypeList", []).append(
+            f"SecondaryAnalysis sharing needs portalRunIdList or one of {METADATA_HELP} "
+            "to find workflow runs."
+        )
+    return errors
+
+
+def _check_destination(a: dict) -> Errors:
+    if a["shareType"] == "pull":
+        if a["shareDestination"]:
+            return {
+                "shareDestination": [
+                    "A pull shares through presigned URLs and takes no destination; remove it, "
+                    "or use shareType push."
+                ]
+            }
+        return {}
+    if not a["shareDestination"]:
+        return {
+            "shareDestination": [
+                "Required for a push: give s3://bucket/prefix/ or icav2://project/path/."
+            ]
+        }
+    try:
+        a["shareDestination"] = str(parse_destination(a["shareDestination"]))
+    except DjangoValidationError as error:
+        return {"shareDestination": error.messages}
+    return {}
+
+
+# field -> (model, lookup, what the ids are, where to look them up)
+_CATALOGUE_IDS: dict[str, tuple[type[models.Model], str, str, str]] = {
+    "libraryIdList": (Library, "library_id", "library ids", "/api/v1/libraries"),
+    "subjectIdList": (
+        Library,
+        "subject__subject_id",
+        "subject ids (or subjects without libraries)",
+        "/api/v1/libraries?subjectId=...",
+    ),
+    "individualIdList": (
+        Library,
+        "subject__individuals__individual_id",
+        "individual ids (or individuals without libraries)",
+        "/api/v1/libraries?individualId=...",
+    ),
+    "projectIdList": (
+        Library,
+        "projects__project_id",
+        "project ids (or projects without libraries)",
+        "/api/v1/libraries?projectId=...",
+    ),
+    "instrumentRunIdList": (
+        Fastq,
+        "instrument_run_id",
+        "instrument run ids (no fastqs in the catalogue)",
+        "/api/v1/fastqs",
+    ),
+    "portalRunIdList": (WorkflowRun, "portal_run_id", "portal run ids", "/api/v1/workflow-runs"),
+    "portalRunIdExclusionList": (
+        WorkflowRun,
+        "portal_run_id",
+        "portal run ids",
+        "/api/v1/workflow-runs",
+    ),
+}
+
+
+def _check_ids_exist(a: dict) -> Errors:
+    """One query per list given, whatever its length; every unknown id is listed."""
+    errors: Errors = {}
+    for name, (model, lookup, what, where) in _CATALOGUE_IDS.items():
+        if a[name]:
+            rows = model.objects.filter(**{f"{lookup}__in": a[name]})
+            missing = sorted(set(a[name]) - set(rows.values_list(lookup, flat=True)))
+            if missing:
+                errors[name] = [f"Unknown {what}: {', '.join(missing)}. See {where}."]
+    if a["portalRunIdList"]:
+        unfinished = WorkflowRun.objects.filter(portal_run_id__in=a["portalRunIdList"]).exclude(
+            status=WorkflowRun.Status.SUCCEEDED
+        )
+        if unfinished:
+            listed = ", ".join(f"{run.portal_run_id} ({run.status})" for run in unfinished)
+            errors["portalRunIdList"] = [
+                f"Only successful workflow runs can be shared: {listed}. Remove them."
+            ]
+    return errors
+
+
+def _check_selection(a: dict) -> Errors:
+    selection = select(a)
+    errors: Errors = {}
+    if FASTQ in a["dataTypeList"] and not selection.fastqs:
+        errors.setdefault("dataTypeList", []).append(
+            "Fastq was asked for, but no fastq matches the selection; check the ids "
+            "(and instrumentRunIdList, which intersects with them)."
+        )
+    if SECONDARY in a["dataTypeList"] and not selection.workflow_runs:
+        errors.setdefault("dataTypeList", []).append(
+            "SecondaryAnalysis was asked for, but no successful workflow run matches the "
+            "selection; check the ids, secondaryAnalysisWorkflowList and "
+            "portalRunIdExclusionList."
+        )
+    return errors
