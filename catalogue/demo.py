@@ -52,17 +52,27 @@ class DemoResult:
 def seed_demo(bucket: str | None = None) -> DemoResult:
     """Write the demo objects to S3, then upsert the catalogue rows that describe them."""
     bucket = bucket or settings.DEMO_BUCKET
+    objects = put_demo_objects(bucket)
+    imports = import_demo_catalogue(bucket)
+    return DemoResult(imports, len(objects), sum(len(o.body) for o in objects))
+
+
+def put_demo_objects(bucket: str) -> list[DemoObject]:
     s3.ensure_bucket(bucket)
-    lims, fastqs, runs, objects = build_demo(bucket)
+    objects = build_demo(bucket)[3]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(_put, objects))
+    return objects
+
+
+def import_demo_catalogue(bucket: str) -> list[ImportResult]:
+    lims, fastqs, runs, _ = build_demo(bucket)
     with transaction.atomic():
-        imports = [
+        return [
             import_rows(lims, LIMS, source="demo LIMS sheet"),
             import_rows(fastqs, FASTQ, source="demo fastq list"),
             import_rows(runs, WORKFLOW_RUN, source="demo workflow runs"),
         ]
-    return DemoResult(imports, len(objects), sum(len(o.body) for o in objects))
 
 
 def _put(demo_object: DemoObject) -> s3.S3Object:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Sum
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -19,6 +19,7 @@ from jobs.serializers import (
     RefusalSerializer,
     SharedFastqSerializer,
     SharedPortalRunSerializer,
+    paginated,
 )
 from jobs.services import abort_job, launch_job
 from shares.validation import LaunchSerializer
@@ -73,7 +74,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
         return Response(body.data, status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=SharedFastqSerializer(many=True))
+    @extend_schema(responses=paginated(SharedFastqSerializer))
     @action(detail=True, methods=["get"])
     def fastqs(self, request: Request, pk=None) -> Response:
         rows = (
@@ -85,7 +86,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         )
         return self._page(rows, SharedFastqSerializer)
 
-    @extend_schema(responses=SharedPortalRunSerializer(many=True))
+    @extend_schema(responses=paginated(SharedPortalRunSerializer))
     @action(detail=True, methods=["get"], url_path="portal-run-ids")
     def portal_run_ids(self, request: Request, pk=None) -> Response:
         rows = (
@@ -97,8 +98,14 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         )
         return self._page(rows, SharedPortalRunSerializer)
 
-    @extend_schema(responses=JobObjectSerializer(many=True), filters=True)
-    @action(detail=True, methods=["get"], filterset_class=JobObjectFilter)
+    @extend_schema(
+        responses=paginated(JobObjectSerializer),
+        parameters=[
+            OpenApiParameter(name, description=f"only objects with this {name}")
+            for name in JobObjectFilter.base_filters
+        ],
+    )
+    @action(detail=True, methods=["get"])
     def objects(self, request: Request, pk=None) -> Response:
         objects = JobObjectFilter(request.query_params, queryset=self._objects()).qs
         return self._page(objects.order_by("position"), JobObjectSerializer)

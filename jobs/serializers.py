@@ -143,6 +143,20 @@ class SharedPortalRunSerializer(serializers.Serializer):
     bytes = serializers.IntegerField(source="total_bytes")
 
 
+def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of a page of `item`s, as StandardPagination returns it."""
+    return type(
+        f"Paginated{item.__name__.removesuffix('Serializer')}List",
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
 class RefusalSerializer(serializers.Serializer):
     detail = serializers.CharField()
     fingerprint = serializers.CharField(required=False)

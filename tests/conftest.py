@@ -26,16 +26,41 @@ def s3_endpoint() -> str:
     server.stop()
 
 
+_S3_STATE = {"demo_objects": False}
+
+
+def _reset_s3(endpoint: str) -> None:
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    _S3_STATE["demo_objects"] = False
+
+
 @pytest.fixture
 def s3(s3_endpoint: str):
-    """An empty S3 server; yields the shared client the service itself uses."""
-    requests.post(f"{s3_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    return s3_module.client()
+    """An empty S3 server; returns the shared client the service itself uses."""
+    _reset_s3(s3_endpoint)
+    yield s3_module.client()
+    _S3_STATE["demo_objects"] = False  # whatever the test wrote is not the demo
 
 
 @pytest.fixture
-def demo(s3, db):
-    """The demo catalogue, with its objects in S3."""
+def demo(s3_endpoint: str, db):
+    """The demo catalogue with its objects in S3, which tests only read.
+
+    Writing ~170 objects is most of a demo's cost, so they stay in S3 between tests until a
+    test that uses `s3` or `fresh_demo` changes the server.
+    """
+    from catalogue.demo import import_demo_catalogue, put_demo_objects
+
+    if not _S3_STATE["demo_objects"]:
+        _reset_s3(s3_endpoint)
+        put_demo_objects(settings.DEMO_BUCKET)
+        _S3_STATE["demo_objects"] = True
+    return import_demo_catalogue(settings.DEMO_BUCKET)
+
+
+@pytest.fixture
+def fresh_demo(s3, db):
+    """The demo on a freshly reset S3 server, for tests that change objects."""
     from catalogue.demo import seed_demo
 
     return seed_demo()

@@ -18,7 +18,7 @@ def objects_in_demo_bucket() -> dict[str, s3_api.S3Object]:
     return {o.uri: o for o in s3_api.list_objects(f"s3://{settings.DEMO_BUCKET}/")}
 
 
-def test_demo_catalogue_has_the_shape_the_issue_asks_for(demo):
+def test_demo_catalogue_has_the_shape_the_issue_asks_for(fresh_demo):
     assert Project.objects.count() >= 3
     tumours = Library.objects.filter(phenotype="tumor", type="WGS")
     normals = Library.objects.filter(phenotype="normal", type="WGS")
@@ -34,7 +34,7 @@ def test_demo_catalogue_has_the_shape_the_issue_asks_for(demo):
     assert Fastq.objects.filter(r1_storage_class="DEEP_ARCHIVE").count() == 1
 
 
-def test_one_workflow_ran_twice_for_the_same_libraries(demo):
+def test_one_workflow_ran_twice_for_the_same_libraries(fresh_demo):
     seen: dict[tuple, list[str]] = {}
     for run in WorkflowRun.objects.filter(status="SUCCEEDED").prefetch_related("libraries"):
         key = (run.workflow_name, tuple(sorted(lib.library_id for lib in run.libraries.all())))
@@ -42,7 +42,7 @@ def test_one_workflow_ran_twice_for_the_same_libraries(demo):
     assert any(len(ids) == 2 for ids in seen.values())
 
 
-def test_every_fastq_object_is_in_s3_with_the_catalogued_size_and_etag(demo):
+def test_every_fastq_object_is_in_s3_with_the_catalogued_size_and_etag(fresh_demo):
     objects = objects_in_demo_bucket()
     for fastq in Fastq.objects.all():
         for uri, size, etag, storage in (
@@ -53,14 +53,14 @@ def test_every_fastq_object_is_in_s3_with_the_catalogued_size_and_etag(demo):
             assert (stored.size, stored.etag, stored.storage_class) == (size, etag, storage)
 
 
-def test_archived_fastq_cannot_be_read_until_restored(demo, s3):
+def test_archived_fastq_cannot_be_read_until_restored(fresh_demo, s3):
     archived = Fastq.objects.get(r1_storage_class="DEEP_ARCHIVE")
     target = s3_api.parse_s3_uri(archived.r1_uri)
     with pytest.raises(s3.exceptions.InvalidObjectState):
         s3.get_object(Bucket=target.bucket, Key=target.key)
 
 
-def test_every_workflow_run_has_outputs_including_awkward_names(demo):
+def test_every_workflow_run_has_outputs_including_awkward_names(fresh_demo):
     objects = objects_in_demo_bucket()
     for run in WorkflowRun.objects.all():
         outputs = [uri for uri in objects if uri.startswith(run.output_uri)]
@@ -70,7 +70,7 @@ def test_every_workflow_run_has_outputs_including_awkward_names(demo):
     assert any(not key.isascii() for key in keys)
 
 
-def test_fastq_objects_are_real_gzip_fastq(demo):
+def test_fastq_objects_are_real_gzip_fastq(fresh_demo):
     import gzip
 
     fastq = Fastq.objects.exclude(r1_storage_class="DEEP_ARCHIVE").first()
