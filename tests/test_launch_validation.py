@@ -32,7 +32,8 @@ def refused(response, field: str, *fragments: str) -> None:
     for fragment in fragments:
         assert fragment in message, message
     assert not Job.objects.exists()
-    assert not OrmQ.objects.exists() and not Task.objects.exists()
+    assert not OrmQ.objects.exists()
+    assert not Task.objects.exists()
 
 
 def accepted(response) -> dict:
