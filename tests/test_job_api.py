@@ -1,0 +1,246 @@
+"""Jobs through the API: status, what a job shares, listing and filters, abort, permissions,
+and the runner's guarantees."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from catalogue.demo import ARCHIVED_LIBRARY
+from catalogue.models import Fastq, WorkflowRun
+from jobs.models import Job
+from jobs.runner import run_job
+
+pytestmark = pytest.mark.django_db
+
+DRY_PULL = {
+    "libraryIdList": ["L2400001", "L2400002"],
+    "dataTypeList": ["Fastq", "SecondaryAnalysis"],
+    "shareType": "pull",
+    "dryrun": True,
+}
+
+
+@pytest.fixture
+def dry_run(launch, demo, operator_client) -> dict:
+    response = launch(**DRY_PULL)
+    assert response.status_code == 202
+    return operator_client.get(response.json()["url"]).json()
+
+
+def test_launch_answers_202_with_the_job_and_its_url(launch, demo):
+    response = launch(**DRY_PULL)
+    assert response.status_code == 202
+    body = response.json()
+    assert response["Location"] == body["url"]
+    assert body["url"].endswith(f"/api/v1/jobs/{body['id']}")
+    assert uuid.UUID(body["id"]).version == 4
+    assert body["launchedBy"] == "olivia-operator"
+    assert body["shareType"] == "pull"
+    assert body["dryrun"] is True
+
+
+def test_finished_dry_run_shows_status_progress_request_and_times(dry_run):
+    job = Job.objects.get(pk=dry_run["id"])
+    assert dry_run["status"] == "SUCCEEDED"
+    assert dry_run["progress"] == {
+        "objectsDone": job.objects_total,
+        "objectsTotal": job.objects_total,
+        "bytesDone": job.bytes_total,
+        "bytesTotal": job.bytes_total,
+        "percent": 100.0,
+    }
+    assert dry_run["request"]["libraryIdList"] == ["L2400001", "L2400002"]
+    assert "dryrun" not in dry_run["request"]
+    assert len(dry_run["fingerprint"]) == 64
+    assert dry_run["startedAt"] <= dry_run["finishedAt"]
+    assert dry_run["error"] is None
+    assert dry_run["taskId"]
+    assert [line["message"] for line in dry_run["log"]][-1] == "Succeeded."
+
+
+def test_fastqs_lists_each_shared_fastq_row(dry_run, operator_client):
+    rows = operator_client.get(f"{dry_run['url']}/fastqs").json()["results"]
+    expected = Fastq.objects.filter(library__library_id__in=["L2400001", "L2400002"])
+    assert {(r["libraryId"], r["instrumentRunId"], r["lane"]) for r in rows} == {
+        (f.library.library_id, f.instrument_run_id, f.lane) for f in expected
+    }
+    assert all(r["objectCount"] == 2 for r in rows)
+    assert sum(r["bytes"] for r in rows) == sum(f.r1_size + f.r2_size for f in expected)
+
+
+def test_portal_run_ids_lists_each_shared_run(dry_run, operator_client):
+    rows = operator_client.get(f"{dry_run['url']}/portal-run-ids").json()["results"]
+    expected = WorkflowRun.objects.filter(
+        libraries__library_id__in=["L2400001", "L2400002"], status="SUCCEEDED"
+    ).distinct()
+    assert {r["portalRunId"] for r in rows} == {run.portal_run_id for run in expected}
+    assert all(r["objectCount"] >= 3 for r in rows)
+
+
+def test_objects_are_paginated_and_filterable(dry_run, operator_client):
+    total = dry_run["progress"]["objectsTotal"]
+    seen, url = [], f"{dry_run['url']}/objects?pageSize=5"
+    while url:
+        page = operator_client.get(url).json()
+        assert page["count"] == total
+        seen += [o["relativePath"] for o in page["results"]]
+        url = page["next"]
+    assert len(seen) == len(set(seen)) == total
+    fastqs = operator_client.get(f"{dry_run['url']}/objects?kind=fastq").json()
+    assert (
+        fastqs["count"]
+        == 2 * Fastq.objects.filter(library__library_id__in=["L2400001", "L2400002"]).count()
+    )
+    assert all(o["relativePath"].startswith("fastq/") for o in fastqs["results"])
+
+
+def test_archived_objects_are_listed_with_a_warning(launch, demo, operator_client):
+    body = launch(
+        libraryIdList=[ARCHIVED_LIBRARY], dataTypeList=["Fastq"], shareType="pull", dryrun=True
+    ).json()
+    job = operator_client.get(body["url"]).json()
+    assert job["status"] == "SUCCEEDED"
+    assert len(job["warnings"]) == 1
+    assert "2 archived object(s) not restored" in job["warnings"][0]
+    assert "set defrostArchivedFastqs" in job["warnings"][0]
+    archived = operator_client.get(f"{body['url']}/objects?archived=true").json()
+    assert archived["count"] == 2
+    assert {o["storageClass"] for o in archived["results"]} == {"DEEP_ARCHIVE"}
+
+
+def test_unknown_job_is_404(operator_client):
+    assert operator_client.get(f"/api/v1/jobs/{uuid.uuid4()}").status_code == 404
+    assert operator_client.get("/api/v1/jobs/1").status_code == 404
+
+
+def test_jobs_are_listed_newest_first_and_filtered(launch, demo, operator_client):
+    first = launch(**DRY_PULL).json()["id"]
+    second = launch(**(DRY_PULL | {"libraryIdList": ["L2400003"]})).json()["id"]
+    Job.objects.filter(pk=first).update(status="FAILED")
+    listed = operator_client.get("/api/v1/jobs").json()
+    assert [j["id"] for j in listed["results"]] == [second, first]
+    assert [
+        j["id"] for j in operator_client.get("/api/v1/jobs?status=FAILED").json()["results"]
+    ] == [first]
+    assert operator_client.get("/api/v1/jobs?shareType=push").json()["count"] == 0
+    assert operator_client.get("/api/v1/jobs?dryrun=true").json()["count"] == 2
+    created = Job.objects.get(pk=second).created_at
+    after = operator_client.get("/api/v1/jobs", {"createdAfter": created.isoformat()}).json()
+    assert [j["id"] for j in after["results"]] == [second]
+    assert operator_client.get("/api/v1/jobs?status=DONE").status_code == 400
+
+
+def test_status_is_read_only(dry_run, operator_client):
+    assert (
+        operator_client.put(dry_run["url"], {"status": "FAILED"}, format="json").status_code == 405
+    )
+    assert (
+        operator_client.patch(dry_run["url"], {"status": "FAILED"}, format="json").status_code
+        == 405
+    )
+    assert operator_client.delete(dry_run["url"]).status_code == 405
+
+
+# --- abort ----------------------------------------------------------------------------------
+
+
+def test_abort_of_a_pending_job_ends_it_at_once(operator_client, demo):
+    # Without the commit hook running, the job stays queued: as if no worker had taken it.
+    response = operator_client.post("/api/v1/jobs", DRY_PULL, format="json")
+    job_url = response.json()["url"]
+    aborted = operator_client.post(f"{job_url}/abort")
+    assert aborted.status_code == 202
+    assert aborted.json()["status"] == "ABORTED"
+    assert run_job(response.json()["id"]) == "ABORTED"  # a worker arriving late does nothing
+    assert Job.objects.get().job_objects.count() == 0
+
+
+def test_abort_of_a_running_job_stops_it_after_the_current_step(operator_client, demo, operator):
+    response = operator_client.post("/api/v1/jobs", DRY_PULL, format="json")
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.mark_running()
+    aborted = operator_client.post(f"{response.json()['url']}/abort").json()
+    assert aborted["status"] == "RUNNING"
+    assert aborted["abortRequested"] is True
+    # The worker that holds the job sees the request between its steps.
+    from jobs.dryrun import execute_dry_run
+    from jobs.errors import JobAborted
+
+    with pytest.raises(JobAborted):
+        execute_dry_run(job)
+    assert job.mark_aborted()
+    assert operator_client.get(response.json()["url"]).json()["status"] == "ABORTED"
+
+
+def test_abort_of_a_finished_job_is_refused(dry_run, operator_client):
+    response = operator_client.post(f"{dry_run['url']}/abort")
+    assert response.status_code == 409
+    assert "already ended SUCCEEDED" in response.json()["detail"]
+
+
+def test_running_a_job_twice_is_harmless(dry_run):
+    job = Job.objects.get(pk=dry_run["id"])
+    objects = job.job_objects.count()
+    assert run_job(str(job.pk)) == "SUCCEEDED"
+    assert job.job_objects.count() == objects
+    assert job.log_lines.filter(message="Succeeded.").count() == 1
+
+
+def test_a_failing_job_records_its_error(launch, demo, operator_client):
+    """A run whose output listing fails ends FAILED with the error's type and message."""
+    run = WorkflowRun.objects.filter(workflow_name="wts").first()
+    WorkflowRun.objects.filter(pk=run.pk).update(output_uri="s3://no-such-bucket-here/x/")
+    body = launch(
+        portalRunIdList=[run.portal_run_id],
+        dataTypeList=["SecondaryAnalysis"],
+        shareType="pull",
+        dryrun=True,
+    ).json()
+    job = operator_client.get(body["url"]).json()
+    assert job["status"] == "FAILED"
+    assert job["error"]["type"] == "NoSuchBucket"
+    assert "NoSuchBucket" in job["error"]["message"]
+    assert job["log"][-1]["level"] == "ERROR"
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+def test_anonymous_users_can_do_nothing(anonymous_client, dry_run):
+    assert anonymous_client.get("/api/v1/jobs").status_code == 401
+    assert anonymous_client.get(dry_run["url"]).status_code == 401
+    assert anonymous_client.post("/api/v1/jobs", DRY_PULL, format="json").status_code == 401
+    assert anonymous_client.post(f"{dry_run['url']}/abort").status_code == 401
+
+
+def test_viewers_can_look_but_not_launch_or_abort(viewer_client, dry_run):
+    assert viewer_client.get("/api/v1/jobs").json()["count"] == 1
+    assert viewer_client.get(f"{dry_run['url']}/objects").status_code == 200
+    refused = viewer_client.post("/api/v1/jobs", DRY_PULL, format="json")
+    assert refused.status_code == 403
+    assert "Only operators may launch or abort" in refused.json()["detail"]
+    assert viewer_client.post(f"{dry_run['url']}/abort").status_code == 403
+    assert Job.objects.count() == 1
+
+
+def test_users_outside_both_groups_cannot_see_jobs(dry_run):
+    stranger = User.objects.create_user("sam-stranger", password="pw")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=stranger).key}")
+    assert client.get("/api/v1/jobs").status_code == 403
+    assert client.get(dry_run["url"]).status_code == 403
+
+
+def test_a_user_with_the_launch_permission_may_launch(launch, demo):
+    from django.contrib.auth.models import Permission
+
+    automation = User.objects.create_user("ci-automation", password="pw")
+    automation.user_permissions.add(Permission.objects.get(codename="launch_job"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=automation).key}")
+    assert launch(client, **DRY_PULL).status_code == 202
