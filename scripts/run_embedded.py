@@ -7,6 +7,7 @@ cluster and the web server; print where to log in. Ctrl-C stops everything it st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -140,13 +141,16 @@ def _wait(children: list[subprocess.Popen]) -> None:
 
 
 def _stop(children: list[subprocess.Popen]) -> None:
+    """Ask each child to stop (its main process only: the worker cluster stops its own
+    processes in order, and takes far longer when they are killed under it), then make sure
+    nothing of its process group is left."""
     for child in reversed(children):
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.terminate()
     for child in children:
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=20)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
 
 

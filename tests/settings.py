@@ -26,3 +26,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # (tests/test_worker.py runs a real `qcluster` process instead).
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
+
+# A file, not memory, so that a real worker process (tests/test_worker.py) sees the test data.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405
