@@ -72,6 +72,13 @@ class Job(models.Model):
     error_type = models.CharField(max_length=100, blank=True)
     error_message = models.TextField(blank=True)
     error_details = models.JSONField(default=dict, blank=True)
+    # Outputs of a pull. The URLs are bearer links: shown to operators and API clients,
+    # never written to logs.
+    lims_csv_uri = models.CharField(max_length=1024, blank=True)
+    lims_csv_url = models.TextField(blank=True)
+    download_script_uri = models.CharField(max_length=1024, blank=True)
+    download_script_url = models.TextField(blank=True)
+    links_expire_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

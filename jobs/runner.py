@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from jobs.errors import JobAborted
 from jobs.models import Job, JobStatus
-from shares.resolve import ResolutionError
+from sharing_project.errors import ShareError
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +17,13 @@ Executor = Callable[[Job], None]
 def _executors() -> dict[tuple[str, bool], Executor]:
     """(share type, dry run) -> the function that does that work."""
     from jobs.dryrun import execute_dry_run
+    from jobs.pull import execute_pull
 
-    return {("push", True): execute_dry_run, ("pull", True): execute_dry_run}
+    return {
+        ("push", True): execute_dry_run,
+        ("pull", True): execute_dry_run,
+        ("pull", False): execute_pull,
+    }
 
 
 def has_executor(share_type: str, dryrun: bool) -> bool:
@@ -39,7 +44,7 @@ def run_job(job_id: str) -> str:
     except JobAborted:
         job.mark_aborted()
         job.log("Aborted.")
-    except ResolutionError as error:
+    except ShareError as error:
         job.mark_failed(error.error_type, str(error), error.details)
         job.log(f"Failed: {error}", level="ERROR")
     except Exception as error:

@@ -23,6 +23,17 @@ class ErrorSerializer(serializers.Serializer):
     details = serializers.DictField()
 
 
+class LinkSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    s3Uri = serializers.CharField()
+    expiresAt = serializers.DateTimeField()
+
+
+class OutputsSerializer(serializers.Serializer):
+    limsCsv = LinkSerializer()
+    dataDownloadScript = LinkSerializer()
+
+
 class LogLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobLogLine
@@ -44,6 +55,7 @@ class JobSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
+    outputs = serializers.SerializerMethodField()
     log = LogLineSerializer(source="log_lines", many=True)
 
     class Meta:
@@ -67,6 +79,7 @@ class JobSerializer(serializers.ModelSerializer):
             "progress",
             "error",
             "warnings",
+            "outputs",
             "log",
         ]
 
@@ -91,6 +104,21 @@ class JobSerializer(serializers.ModelSerializer):
         if not job.error_type:
             return None
         return {"type": job.error_type, "message": job.error_message, "details": job.error_details}
+
+    @extend_schema_field(OutputsSerializer(allow_null=True))
+    def get_outputs(self, job: Job) -> dict | None:
+        """The two presigned links of a finished pull: the LIMS CSV and the download script."""
+        if not job.download_script_url:
+            return None
+        expires = serializers.DateTimeField().to_representation(job.links_expire_at)
+        return {
+            "limsCsv": {"url": job.lims_csv_url, "s3Uri": job.lims_csv_uri, "expiresAt": expires},
+            "dataDownloadScript": {
+                "url": job.download_script_url,
+                "s3Uri": job.download_script_uri,
+                "expiresAt": expires,
+            },
+        }
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_warnings(self, job: Job) -> list[str]:

@@ -37,8 +37,8 @@ def launch_job(config: dict, *, dryrun: bool, user) -> Job:
             )
     if not has_executor(config["shareType"], dryrun):
         raise EngineUnavailable(
-            f"Sharing by {config['shareType']} is not available in this version yet; dry runs "
-            "are. Nothing was queued.",
+            f"Sharing by {config['shareType']} is not available in this version yet (its dry "
+            "run is). Nothing was queued.",
             fingerprint=share_request.fingerprint,
         )
     with transaction.atomic():

@@ -24,6 +24,7 @@ from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from sharing_project import s3
+from sharing_project.errors import ShareError
 
 FASTQ = "Fastq"
 SECONDARY = "SecondaryAnalysis"
@@ -38,14 +39,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARALLEL_S3_CALLS = 8
 
 
-class ResolutionError(Exception):
+class ResolutionError(ShareError):
     """The configuration cannot be shared as it stands; `details` names what is wrong."""
 
     error_type = "ResolutionError"
-
-    def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message)
-        self.details = details or {}
 
 
 class UnsafeObjectKey(ResolutionError):

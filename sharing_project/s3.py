@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config
@@ -117,15 +118,21 @@ def client():
     return _session_client(settings.AWS_ENDPOINT_URL, settings.AWS_REGION, settings.S3_MAX_ATTEMPTS)
 
 
+def bucket_exists(bucket: str) -> bool:
+    try:
+        client().head_bucket(Bucket=bucket)
+        return True
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+
+
 def ensure_bucket(bucket: str) -> bool:
     """Create the bucket if it does not exist; return True when it was created."""
-    s3 = client()
-    try:
-        s3.head_bucket(Bucket=bucket)
+    if bucket_exists(bucket):
         return False
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
+    s3 = client()
     kwargs: dict = {"Bucket": bucket}
     if settings.AWS_REGION != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.AWS_REGION}
@@ -134,7 +141,12 @@ def ensure_bucket(bucket: str) -> bool:
 
 
 def put_object(
-    uri: str, body: bytes, *, storage_class: str = "STANDARD", content_type: str | None = None
+    uri: str,
+    body: bytes,
+    *,
+    storage_class: str = "STANDARD",
+    content_type: str | None = None,
+    download_name: str | None = None,
 ) -> S3Object:
     """Write an object and return what S3 recorded (size, ETag, storage class)."""
     target = parse_s3_uri(uri)
@@ -146,6 +158,8 @@ def put_object(
     }
     if content_type:
         kwargs["ContentType"] = content_type
+    if download_name:
+        kwargs["ContentDisposition"] = f'attachment; filename="{download_name}"'
     response = client().put_object(**kwargs)
     return S3Object(target.bucket, target.key, len(body), _etag(response["ETag"]), storage_class)
 
@@ -162,16 +176,112 @@ def head_object(uri: str) -> S3Object:
     )
 
 
-def is_archived(uri: str) -> bool:
-    """True when the object cannot be read now: archived and not (yet) restored."""
+READABLE = "readable"
+ARCHIVED = "archived"
+RESTORING = "restoring"
+
+
+def archive_state(uri: str) -> str:
+    """READABLE, ARCHIVED (not restored, no restore under way) or RESTORING."""
     target = parse_s3_uri(uri)
     response = client().head_object(Bucket=target.bucket, Key=target.key)
+    restore = response.get("Restore", "")
+    if 'ongoing-request="true"' in restore:
+        return RESTORING
     if response.get("ArchiveStatus"):  # Intelligent-Tiering archive access tiers
-        return True
+        return ARCHIVED
     if response.get("StorageClass", "STANDARD") not in ARCHIVED_STORAGE_CLASSES:
-        return False
-    # A finished restore says ongoing-request="false"; none, or "true", means unreadable.
-    return 'ongoing-request="false"' not in response.get("Restore", "")
+        return READABLE
+    # A finished restore says ongoing-request="false" and leaves a readable copy.
+    return READABLE if 'ongoing-request="false"' in restore else ARCHIVED
+
+
+def is_archived(uri: str) -> bool:
+    """True when the object cannot be read now: archived and not (yet) restored."""
+    return archive_state(uri) != READABLE
+
+
+def request_restore(uri: str, *, days: int, tier: str) -> str:
+    """Ask S3 to restore an archived object; RESTORING whether asked now or already asked."""
+    target = parse_s3_uri(uri)
+    try:
+        client().restore_object(
+            Bucket=target.bucket,
+            Key=target.key,
+            RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "RestoreAlreadyInProgress":
+            raise
+    return RESTORING
+
+
+@dataclass(frozen=True)
+class Presigner:
+    """Signs GET URLs that all die at `expires_at`, the true expiry: the requested lifetime,
+    cut short when the signing credentials are temporary and die first."""
+
+    client: object
+    expires_at: datetime
+    warning: str = ""
+
+    @property
+    def expires_in(self) -> int:
+        return max(1, int((self.expires_at - datetime.now(UTC)).total_seconds()))
+
+    def url(self, uri: str) -> str:
+        target = parse_s3_uri(uri)
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": target.bucket, "Key": target.key},
+            ExpiresIn=self.expires_in,
+        )
+
+
+def presigner(lifetime_seconds: int) -> Presigner:
+    """A signer on PRESIGN_AWS_PROFILE (a dedicated identity for week-long links) or the
+    default credentials, frozen now so that every URL is signed by the same credentials."""
+    lifetime_seconds = min(lifetime_seconds, settings.PRESIGNED_URL_MAX_LIFETIME_SECONDS)
+    session = boto3.session.Session(profile_name=settings.PRESIGN_AWS_PROFILE)
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("No AWS credentials to sign download links with.")
+    frozen = credentials.get_frozen_credentials()  # refreshes them first when near expiry
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=lifetime_seconds)
+    warning = ""
+    # botocore keeps the expiry of refreshable credentials (assumed roles, SSO, containers,
+    # credential_process) in this attribute; there is no public accessor.
+    credentials_expiry = getattr(credentials, "_expiry_time", None)
+    if credentials_expiry is not None and credentials_expiry < expires_at:
+        expires_at = credentials_expiry.astimezone(UTC)
+        warning = (
+            f"The signing credentials expire at {expires_at:%Y-%m-%d %H:%M} UTC, before the "
+            f"{lifetime_seconds // 3600} h asked for: the links die with them. Set "
+            "PRESIGN_AWS_PROFILE to a dedicated signing identity for week-long links."
+        )
+    elif credentials_expiry is None and frozen.token:
+        assumed = now + timedelta(seconds=settings.TEMPORARY_CREDENTIALS_LIFETIME_SECONDS)
+        if assumed < expires_at:
+            expires_at = assumed
+            warning = (
+                "The signing credentials are temporary (a session token) with no known expiry; "
+                f"the links are taken to last until {expires_at:%Y-%m-%d %H:%M} UTC. Set "
+                "PRESIGN_AWS_PROFILE to a dedicated signing identity for week-long links."
+            )
+    signing_client = session.client(
+        "s3",
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        region_name=settings.AWS_REGION,
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if settings.AWS_ENDPOINT_URL else "virtual"},
+        ),
+    )
+    return Presigner(signing_client, expires_at.replace(microsecond=0), warning)
 
 
 def get_object_bytes(uri: str) -> bytes:

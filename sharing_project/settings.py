@@ -148,6 +148,19 @@ PRESIGNED_URL_LIFETIME_SECONDS = read_int(
     maximum=PRESIGNED_URL_MAX_LIFETIME_SECONDS,
 )
 S3_MAX_ATTEMPTS = read_int("S3_MAX_ATTEMPTS", 8, minimum=1, maximum=20)
+# A dedicated signing identity (an AWS profile with long-term keys) for week-long links:
+# links signed with temporary credentials die when those credentials do.
+PRESIGN_AWS_PROFILE = read_str("PRESIGN_AWS_PROFILE", "") or None
+# How long temporary credentials (a session token with no known expiry) are taken to last.
+TEMPORARY_CREDENTIALS_LIFETIME_SECONDS = read_int(
+    "TEMPORARY_CREDENTIALS_LIFETIME_SECONDS", 3600, minimum=60, maximum=7 * 24 * 3600
+)
+RESTORE_DAYS = read_int("RESTORE_DAYS", 7, minimum=1, maximum=365)
+RESTORE_TIER = read_str("RESTORE_TIER", "Standard")
+if RESTORE_TIER not in ("Standard", "Bulk", "Expedited"):
+    raise ImproperlyConfigured(
+        f"RESTORE_TIER must be Standard, Bulk or Expedited, got {RESTORE_TIER!r}."
+    )
 
 # --- Sharing --------------------------------------------------------------------------------
 DRYRUN_MAX_AGE_SECONDS = read_int(

@@ -54,6 +54,7 @@ def demo(s3_endpoint: str, db):
     if not _S3_STATE["demo_objects"]:
         _reset_s3(s3_endpoint)
         put_demo_objects(settings.DEMO_BUCKET)
+        s3_module.ensure_bucket(settings.SHARING_BUCKET)
         _S3_STATE["demo_objects"] = True
     return import_demo_catalogue(settings.DEMO_BUCKET)
 
@@ -63,6 +64,7 @@ def fresh_demo(s3, db):
     """The demo on a freshly reset S3 server, for tests that change objects."""
     from catalogue.demo import seed_demo
 
+    s3_module.ensure_bucket(settings.SHARING_BUCKET)
     return seed_demo()
 
 

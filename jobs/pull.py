@@ -1,0 +1,73 @@
+"""Pull: presigned URLs for every object, a LIMS CSV and a download script for the collaborator."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from jobs.archive import refuse_archived
+from jobs.dryrun import record_manifest
+from jobs.lims import lims_rows, render_lims_csv
+from jobs.models import Job, JobObject
+from jobs.runner import stop_if_aborted
+from jobs.script import ScriptEntry, render_download_script
+from shares.resolve import resolve
+from sharing_project import s3
+from sharing_project.errors import SharingBucketMissing
+
+PROGRESS_BATCH = 2000
+SCRIPT_NAME = "data-download.sh"
+LIMS_NAME = "lims.csv"
+
+
+def execute_pull(job: Job) -> None:
+    """Steps: resolve; refuse (or restore) archived objects; record the manifest; presign a
+    GET URL per object (saving progress in batches); write the LIMS CSV and the script to the
+    sharing bucket under pull/<job id>/; store presigned URLs of those two on the job."""
+    job.log("Resolving the selection.")
+    manifest = resolve(job.config)
+    refuse_archived(manifest, defrost=job.config.get("defrostArchivedFastqs", False))
+    stop_if_aborted(job)
+    with transaction.atomic():
+        record_manifest(job, manifest, JobObject.Status.PENDING)
+        Job.objects.filter(pk=job.pk).update(
+            objects_total=len(manifest), bytes_total=sum(e.size for e in manifest)
+        )
+    signer = s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    if signer.warning:
+        job.log(signer.warning, level="WARNING")
+    entries: list[ScriptEntry] = []
+    for start in range(0, len(manifest), PROGRESS_BATCH):
+        batch = manifest[start : start + PROGRESS_BATCH]
+        entries += [
+            ScriptEntry(e.relative_path, signer.url(e.source_uri), e.size, e.etag) for e in batch
+        ]
+        job.add_progress(len(batch), sum(e.size for e in batch))
+        stop_if_aborted(job)
+    JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)
+    job.log(f"Signed {len(entries)} download link(s).")
+
+    if not s3.bucket_exists(settings.SHARING_BUCKET):
+        raise SharingBucketMissing(
+            f"The sharing bucket {settings.SHARING_BUCKET!r} does not exist: create it, or set "
+            "SHARING_BUCKET to a bucket this service can write to."
+        )
+    prefix = f"s3://{settings.SHARING_BUCKET}/pull/{job.pk}/"
+    lims_uri, script_uri = prefix + LIMS_NAME, prefix + SCRIPT_NAME
+    csv_text = render_lims_csv(lims_rows(job))
+    s3.put_object(lims_uri, csv_text.encode(), content_type="text/csv", download_name=LIMS_NAME)
+    script = render_download_script(str(job.pk), entries, signer.expires_at)
+    s3.put_object(
+        script_uri, script.encode(), content_type="text/x-shellscript", download_name=SCRIPT_NAME
+    )
+    Job.objects.filter(pk=job.pk).update(
+        lims_csv_uri=lims_uri,
+        lims_csv_url=signer.url(lims_uri),
+        download_script_uri=script_uri,
+        download_script_url=signer.url(script_uri),
+        links_expire_at=signer.expires_at,
+    )
+    job.log(
+        f"Wrote {LIMS_NAME} and {SCRIPT_NAME} to {prefix}; links valid until "
+        f"{signer.expires_at:%Y-%m-%d %H:%M:%S} UTC."
+    )
