@@ -444,7 +444,16 @@ for dir in "${!by_dir[@]}"; do
     mv -f -t "$dir" -- "${parts[@]:0:1000}" || die "cannot move files into '$dir'"
     parts=("${parts[@]:1000}")
   done
-  rmdir -- "$dir/$STAGING" 2>/dev/null || true
+done
+# A file with wrong content cannot be resumed: remove it. A short one stays, to resume.
+for i in "${!failure[@]}"; do
+  if [[ ${failure[$i]} == MD5* ]]; then
+    part_of "$root/${paths[i]}"
+    rm -f -- "$part"
+  fi
+done
+for dir in "${dirs[@]}"; do
+  [[ -d $dir/$STAGING ]] && rmdir -- "$dir/$STAGING" 2>/dev/null
 done
 
 printf 'Downloaded: %d file(s), %s\n' "$downloaded" "$(human "$downloaded_bytes")"

@@ -122,3 +122,25 @@ def launch(operator_client, django_capture_on_commit_callbacks):
             return (client or operator_client).post("/api/v1/jobs", payload, format="json")
 
     return post
+
+
+@pytest.fixture
+def pull(launch, demo, operator_client, tmp_path):
+    """Launch a pull as an operator and fetch its two outputs with curl, as a collaborator
+    would; returns the job (as the API shows it), the script and the LIMS CSV."""
+    import subprocess
+
+    def make(**payload):
+        response = launch(shareType="pull", **payload)
+        assert response.status_code == 202, response.content
+        job = operator_client.get(response.json()["url"]).json()
+        assert job["status"] == "SUCCEEDED", job
+        script, csv = tmp_path / "data-download.sh", tmp_path / "lims.csv"
+        for target, link in (
+            (script, job["outputs"]["dataDownloadScript"]["url"]),
+            (csv, job["outputs"]["limsCsv"]["url"]),
+        ):
+            subprocess.run(["curl", "-fsS", "-o", str(target), link], check=True)
+        return job, script, csv
+
+    return make
