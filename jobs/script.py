@@ -1,10 +1,11 @@
 """The collaborator's download script: a template in templates/ plus the file list as data.
 
 The file list is a quoted here-document after the script's final `exit`: read with `read -r`,
-never run (nor expanded, were it ever reached); each line is `size TAB md5-or-- TAB relative path TAB URL`. Nothing a user or an object
-key supplies is ever placed in the script's code: the template's placeholders take only
-values generated here (a UUID, numbers, a date), and every path and URL is checked for the
-characters that could break a data line before it is written.
+never run (nor expanded, were it ever reached); each line is
+`size TAB md5-or-- TAB relative path TAB URL`. Nothing a user or an object key supplies is ever
+placed in the script's code: the template's placeholders take only values generated here (a
+UUID, numbers, a date), and every path and URL is checked for the characters that could break
+a data line before it is written.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def render_download_script(job_id: str, entries: list[ScriptEntry], expires_at: 
         text = text.replace(placeholder, value)
     lines = [_data_line(entry) for entry in entries]
     data = "".join(lines)
-    return f"{text}# shellcheck disable=SC2317  # data, never run\n{MANIFEST_START}\n{data}{MANIFEST_END}\n"
+    unreachable = "# shellcheck disable=SC2317  # data, never run\n"
+    return f"{text}{unreachable}{MANIFEST_START}\n{data}{MANIFEST_END}\n"
 
 
 def _data_line(entry: ScriptEntry) -> str:
