@@ -86,10 +86,10 @@ def test_a_failed_dry_run_does_not_count(launch, demo):
 
 
 def test_a_pull_needs_no_dry_run(launch, demo):
-    pull = {"projectIdList": ["BPOP"], "dataTypeList": ["Fastq"], "shareType": "pull"}
+    pull = {"projectIdList": ["CUP"], "dataTypeList": ["Fastq"], "shareType": "pull"}
     response = launch(**pull)
-    assert response.status_code == 501  # not 409: only the pull engine itself is missing
-    assert "pull" in response.json()["detail"]
+    assert response.status_code == 202
+    assert Job.objects.get().status == "SUCCEEDED"
 
 
 def test_dry_run_freezes_its_manifest(launch, demo, operator_client):
