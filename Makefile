@@ -4,13 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format worker setup clean
+.PHONY: run test lint format worker setup tools clean
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
 
-test: setup
+test: setup tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The download-script tests run the generated script with bash and curl and check it with
+# shellcheck; on Debian as root they are installed, elsewhere the message says what to install.
+tools:
+	@for tool in curl shellcheck; do \
+	  command -v $$tool >/dev/null 2>&1 && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null; \
+	  else \
+	    echo "make test needs $$tool: install it (Debian: apt-get install $$tool)"; exit 1; \
+	  fi; \
+	done
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,9 +11,11 @@ from catalogue.serializers import (
     LibrarySerializer,
     WorkflowRunSerializer,
 )
+from sharing_project.permissions import CanViewModel
 
 
 class LibraryViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CanViewModel]
     queryset = Library.objects.select_related("sample", "subject").prefetch_related(
         "projects", "subject__individuals"
     )
@@ -24,12 +26,14 @@ class LibraryViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class FastqViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CanViewModel]
     queryset = Fastq.objects.select_related("library")
     serializer_class = FastqSerializer
     filterset_class = FastqFilter
 
 
 class WorkflowRunViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [CanViewModel]
     queryset = WorkflowRun.objects.prefetch_related("libraries")
     serializer_class = WorkflowRunSerializer
     filterset_class = WorkflowRunFilter

@@ -6,6 +6,7 @@ from django.db.models import Count, Prefetch, Sum
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -107,8 +108,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     )
     @action(detail=True, methods=["get"])
     def objects(self, request: Request, pk=None) -> Response:
-        objects = JobObjectFilter(request.query_params, queryset=self._objects()).qs
-        return self._page(objects.order_by("position"), JobObjectSerializer)
+        chosen = JobObjectFilter(request.query_params, queryset=self._objects())
+        if not chosen.is_valid():
+            raise ValidationError(chosen.errors)
+        return self._page(chosen.qs.order_by("position"), JobObjectSerializer)
 
     def _objects(self):
         return JobObject.objects.filter(job=self.get_object())

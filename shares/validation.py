@@ -242,9 +242,9 @@ def _check_ids_exist(a: dict) -> Errors:
         )
         if unfinished:
             listed = ", ".join(f"{run.portal_run_id} ({run.status})" for run in unfinished)
-            errors["portalRunIdList"] = [
+            errors.setdefault("portalRunIdList", []).append(
                 f"Only successful workflow runs can be shared: {listed}. Remove them."
-            ]
+            )
     return errors
 
 

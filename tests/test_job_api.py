@@ -91,6 +91,9 @@ def test_objects_are_paginated_and_filterable(dry_run, operator_client):
         seen += [o["relativePath"] for o in page["results"]]
         url = page["next"]
     assert len(seen) == len(set(seen)) == total
+    bad = operator_client.get(f"{dry_run['url']}/objects?kind=fastqs")
+    assert bad.status_code == 400
+    assert "kind" in bad.json()
     fastqs = operator_client.get(f"{dry_run['url']}/objects?kind=fastq").json()
     assert (
         fastqs["count"]

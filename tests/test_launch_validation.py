@@ -285,6 +285,13 @@ def test_unknown_malformed_and_failed_portal_runs_are_refused(launch, demo):
         "portalRunIdList",
         f"{failed} (FAILED)",
     )
+    # Both problems at once are both named.
+    refused(
+        launch(portalRunIdList=[failed, unknown], dataTypeList=["SecondaryAnalysis"], **PULL_DRY),
+        "portalRunIdList",
+        f"Unknown portal run ids: {unknown}",
+        f"{failed} (FAILED)",
+    )
 
 
 def test_exclusion_list_removes_a_repeated_run(launch, demo, operator_client):
