@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from jobs.manifest import record_manifest
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
-from shares.destinations import parse_destination
 from shares.models import DryRun
 from shares.resolve import ManifestEntry, resolve
-
-BATCH = 1000
 
 
 def execute_dry_run(job: Job) -> None:
@@ -39,32 +37,6 @@ def execute_dry_run(job: Job) -> None:
             total_bytes=size,
             archived_count=len(archived),
         )
-
-
-def record_manifest(job: Job, manifest: list[ManifestEntry], status: str) -> None:
-    destination = parse_destination(job.destination) if job.destination else None
-    rows = (
-        JobObject(
-            job=job,
-            position=position,
-            kind=entry.kind,
-            source_uri=entry.source_uri,
-            relative_path=entry.relative_path,
-            destination_uri=destination.uri_for(entry.relative_path) if destination else "",
-            size=entry.size,
-            etag=entry.etag,
-            storage_class=entry.storage_class,
-            archived=entry.archived,
-            library_id=entry.library_id,
-            instrument_run_id=entry.instrument_run_id,
-            lane=entry.lane,
-            portal_run_id=entry.portal_run_id,
-            workflow_name=entry.workflow_name,
-            status=status,
-        )
-        for position, entry in enumerate(manifest)
-    )
-    JobObject.objects.bulk_create(rows, batch_size=BATCH)
 
 
 def _archived_warning(job: Job, archived: list[ManifestEntry]) -> str:

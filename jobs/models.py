@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -79,6 +80,10 @@ class Job(models.Model):
     download_script_uri = models.CharField(max_length=1024, blank=True)
     download_script_url = models.TextField(blank=True)
     links_expire_at = models.DateTimeField(null=True, blank=True)
+    # A push's workers renew the lease while they work; the sweeper resumes a RUNNING job
+    # whose lease has run out (its worker died). finalizing is set once, by whoever finishes.
+    lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    finalizing = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -143,6 +148,19 @@ class Job(models.Model):
             objects_done=F("objects_done") + objects, bytes_done=F("bytes_done") + size
         )
 
+    def renew_lease(self, seconds: int) -> None:
+        Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=seconds)
+        )
+
+    def start_finalizing(self) -> bool:
+        """True for exactly one caller: the one that finishes the job."""
+        return bool(
+            Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING, finalizing=False).update(
+                finalizing=True
+            )
+        )
+
     def log(self, message: str, level: str = "INFO") -> None:
         JobLogLine.objects.create(job=self, level=level, message=message)
 
@@ -161,6 +179,7 @@ class JobObject(models.Model):
         SKIPPED = "SKIPPED", "skipped (identical at destination)"
         PRESIGNED = "PRESIGNED"
         FAILED = "FAILED"
+        CANCELLED = "CANCELLED", "not copied (aborted)"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="job_objects")
     position = models.PositiveIntegerField()

@@ -6,8 +6,8 @@ from django.conf import settings
 from django.db import transaction
 
 from jobs.archive import refuse_archived
-from jobs.dryrun import record_manifest
 from jobs.lims import lims_rows, render_lims_csv
+from jobs.manifest import record_manifest
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ScriptEntry, render_download_script

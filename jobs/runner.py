@@ -11,18 +11,23 @@ from sharing_project.errors import ShareError
 
 logger = logging.getLogger(__name__)
 
-Executor = Callable[[Job], None]
+# An executor returns None when the job's work is done, or CONTINUES when other tasks
+# (a push's batches) carry it on and will finish it.
+CONTINUES = "continues"
+Executor = Callable[[Job], str | None]
 
 
 def _executors() -> dict[tuple[str, bool], Executor]:
     """(share type, dry run) -> the function that does that work."""
     from jobs.dryrun import execute_dry_run
     from jobs.pull import execute_pull
+    from jobs.push import execute_push
 
     return {
         ("push", True): execute_dry_run,
         ("pull", True): execute_dry_run,
         ("pull", False): execute_pull,
+        ("push", False): execute_push,
     }
 
 
@@ -38,9 +43,14 @@ def run_job(job_id: str) -> str:
         return "MISSING"
     if not job.mark_running():
         return job.status
-    executor = _executors()[(job.share_type, job.dryrun)]
+    return execute(job, _executors()[(job.share_type, job.dryrun)])
+
+
+def execute(job: Job, work: Executor) -> str:
+    """Do `work` for a RUNNING job and record how it ended: succeeded (or aborted, if that
+    was asked), failed with the error's type, message and details, or still under way."""
     try:
-        executor(job)
+        outcome = work(job)
     except JobAborted:
         job.mark_aborted()
         job.log("Aborted.")
@@ -48,13 +58,15 @@ def run_job(job_id: str) -> str:
         job.mark_failed(error.error_type, str(error), error.details)
         job.log(f"Failed: {error}", level="ERROR")
     except Exception as error:
-        logger.exception("job %s failed", job_id)
+        logger.exception("job %s failed", job.pk)
         job.mark_failed(type(error).__name__, str(error)[:4000])
         job.log(f"Failed: {type(error).__name__}: {error}", level="ERROR")
     else:
+        if outcome == CONTINUES:
+            return job.status
         if job.abort_was_requested():
-            job.mark_aborted()
-            job.log("Aborted after its last step.")
+            if job.mark_aborted():
+                job.log("Aborted after its last step.")
         elif job.mark_succeeded():
             job.log("Succeeded.")
     job.refresh_from_db()
@@ -67,4 +79,4 @@ def stop_if_aborted(job: Job) -> None:
         raise JobAborted
 
 
-__all__ = ["JobStatus", "has_executor", "run_job", "stop_if_aborted"]
+__all__ = ["CONTINUES", "JobStatus", "execute", "has_executor", "run_job", "stop_if_aborted"]

@@ -9,6 +9,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from jobs.errors import DryRunRequired, EngineUnavailable, JobAlreadyFinished
+from jobs.manifest import copy_manifest
 from jobs.models import Job, JobStatus, ShareType
 from jobs.runner import has_executor
 from shares.models import ShareRequest
@@ -35,6 +36,12 @@ def launch_job(config: dict, *, dryrun: bool, user) -> Job:
                 "launch it again without dryrun.",
                 fingerprint=share_request.fingerprint,
             )
+    if not dryrun and config.get("shareDestination", "").startswith("icav2://"):
+        raise EngineUnavailable(
+            "Pushing to icav2:// is not available in this version yet (its dry run is). "
+            "Nothing was queued.",
+            fingerprint=share_request.fingerprint,
+        )
     if not has_executor(config["shareType"], dryrun):
         raise EngineUnavailable(
             f"Sharing by {config['shareType']} is not available in this version yet (its dry "
@@ -51,6 +58,10 @@ def launch_job(config: dict, *, dryrun: bool, user) -> Job:
             created_by=user,
         )
         job.log(f"Launched by {user.get_username()}.")
+        if source_dry_run is not None:
+            copy_manifest(source_dry_run.job, job)
+            count = source_dry_run.object_count
+            job.log(f"Sends the {count} object(s) of dry run {source_dry_run.job_id}.")
         transaction.on_commit(partial(enqueue_job, job.pk))
     return job
 

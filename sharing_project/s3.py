@@ -104,7 +104,7 @@ def validate_prefix_uri(uri: str) -> None:
 def _session_client(endpoint_url: str | None, region: str, max_attempts: int):
     config = Config(
         signature_version="s3v4",
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         # A custom endpoint on loopback has no per-bucket host names.
         s3={"addressing_style": "path" if endpoint_url else "auto"},
         max_pool_connections=32,
@@ -392,3 +392,98 @@ def error_code(error: Exception) -> str:
 
 def _etag(raw: str) -> str:
     return raw.strip('"')
+
+
+# --- copies with other credentials (ICAv2) ---
+# This section is appended to the module, its import kept with it.
+from boto3.s3.transfer import TransferConfig  # noqa: E402
+
+STREAM_MULTIPART_THRESHOLD = 64 * MIB
+STREAM_PART_SIZE = 16 * MIB
+STREAM_THREADS = 4
+
+
+class IncompleteCopy(RuntimeError):
+    """The object written is not the size of the object read."""
+
+
+def client_for_credentials(access_key: str, secret_key: str, session_token: str, region: str):
+    """An S3 client like `client()` (endpoint, SigV4, retries) signing with these credentials,
+    e.g. the temporary ones ICAv2 hands out for a folder. Build one per set of credentials and
+    share it between threads."""
+    config = Config(
+        signature_version="s3v4",
+        retries={"mode": "standard", "max_attempts": settings.S3_MAX_ATTEMPTS},
+        s3={"addressing_style": "path" if settings.AWS_ENDPOINT_URL else "auto"},
+        max_pool_connections=32,
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
+        config=config,
+    )
+
+
+def stream_transfer_config(
+    size: int,
+    *,
+    multipart_threshold: int = STREAM_MULTIPART_THRESHOLD,
+    part_size: int = STREAM_PART_SIZE,
+) -> TransferConfig:
+    """Upload settings for a streamed copy: parts above the threshold, of at least
+    size/10,000 (S3's part limit), and at most a few parts in memory at once."""
+    config = TransferConfig(
+        multipart_threshold=multipart_threshold,
+        multipart_chunksize=max(part_size, MIN_PART_SIZE, -(-size // MAX_PARTS)),
+        max_concurrency=STREAM_THREADS,
+        use_threads=True,
+        preferred_transfer_client="classic",
+    )
+    # A non-seekable source is read part by part into memory: bound how many parts wait there.
+    config.max_in_memory_upload_chunks = 2 * STREAM_THREADS
+    return config
+
+
+def stream_copy(
+    source_uri: str,
+    destination_client,
+    bucket: str,
+    key: str,
+    size: int,
+    *,
+    multipart_threshold: int = STREAM_MULTIPART_THRESHOLD,
+    part_size: int = STREAM_PART_SIZE,
+    extra_args: dict | None = None,
+) -> str:
+    """Copy an object through this process to where only `destination_client` may write; return
+    the new object's ETag.
+
+    Steps: open the source with the service's own client (a streaming GET); upload the stream
+    with the destination client, in parts above the threshold, never holding the whole object;
+    HEAD the result and check its size.
+    """
+    source = parse_s3_uri(source_uri)
+    body = client().get_object(Bucket=source.bucket, Key=source.key)["Body"]
+    try:
+        destination_client.upload_fileobj(
+            body,
+            bucket,
+            key,
+            ExtraArgs=extra_args or None,
+            Config=stream_transfer_config(
+                size, multipart_threshold=multipart_threshold, part_size=part_size
+            ),
+        )
+    finally:
+        body.close()
+    head = destination_client.head_object(Bucket=bucket, Key=key)
+    if head["ContentLength"] != size:
+        raise IncompleteCopy(
+            f"Copied {source_uri} to s3://{bucket}/{key} but it holds {head['ContentLength']} "
+            f"bytes, not {size}."
+        )
+    return _etag(head["ETag"])

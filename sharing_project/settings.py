@@ -167,6 +167,23 @@ DRYRUN_MAX_AGE_SECONDS = read_int(
     "DRYRUN_MAX_AGE_SECONDS", 7 * 24 * 3600, minimum=60, maximum=365 * 24 * 3600
 )
 
+# --- ICAv2 ----------------------------------------------------------------------------------
+# Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.
+ICAV2_BASE_URL = read_url("ICAV2_BASE_URL") or "https://ica.illumina.com/ica/rest"
+ICAV2_API_KEY = raw("ICAV2_API_KEY")
+
+# --- Push ------------------------------------------------------------------------------------
+# One CopyObject per object is the fast path; parts only above this (always above 5 GiB).
+PUSH_MULTIPART_THRESHOLD = read_int(
+    "PUSH_MULTIPART_THRESHOLD", 1024**3, minimum=5 * 1024**2, maximum=5 * 1024**3
+)
+PUSH_PART_SIZE = read_int("PUSH_PART_SIZE", 128 * 1024**2, minimum=5 * 1024**2, maximum=5 * 1024**3)
+PUSH_THREADS = read_int("PUSH_THREADS", 16, minimum=1, maximum=128)
+PUSH_BATCH_SIZE = read_int("PUSH_BATCH_SIZE", 2000, minimum=1, maximum=100_000)
+PUSH_STORAGE_CLASS = read_str("PUSH_STORAGE_CLASS", "") or None
+PUSH_BUCKET_OWNER_FULL_CONTROL = read_bool("PUSH_BUCKET_OWNER_FULL_CONTROL", False)
+JOB_LEASE_SECONDS = read_int("JOB_LEASE_SECONDS", 120, minimum=2, maximum=3600)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

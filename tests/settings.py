@@ -29,4 +29,5 @@ LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
 
 # A file, not memory, so that a real worker process (tests/test_worker.py) sees the test data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}  # noqa: F405
+    # One file per run, so that two test runs on one machine never share a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}  # noqa: F405

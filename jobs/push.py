@@ -1,0 +1,384 @@
+"""Push: copy a job's frozen manifest (its dry run's) to the destination, resumably.
+
+A job moves through these steps, each safe to repeat:
+
+1. `execute_push` (the job's first task): check the destination can be written (a marker is
+   written and removed), refuse or restore archived objects, skip objects already at the
+   destination with the same size and ETag (one listing), then queue one task per batch of
+   objects, so several workers on several machines share a large push.
+2. `push_batch` (one task per batch): copy the batch's PENDING objects in a thread pool,
+   recording each outcome as it completes (in short batches of writes) and renewing the job's
+   lease; when abort is asked, start nothing new and mark the rest CANCELLED.
+3. `finalize` (whoever completes the last object): verify every copy against one listing of
+   the destination, write lims.csv at the destination root, and end the job.
+
+A worker that dies leaves its objects PENDING and its lease to run out; `sweep` (a django-q2
+schedule) then queues the job's PENDING objects again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from jobs.archive import refuse_archived
+from jobs.lims import lims_rows, render_lims_csv
+from jobs.manifest import manifest_entries
+from jobs.models import Job, JobObject, JobStatus
+from jobs.runner import CONTINUES, execute
+from shares.destinations import S3_SCHEME, parse_destination
+from sharing_project import s3
+from sharing_project.errors import ShareError
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.5
+OBJECT_ATTEMPTS = 3
+DONE = (JobObject.Status.COPIED, JobObject.Status.SKIPPED, JobObject.Status.FAILED)
+
+
+class DestinationNotWritable(ShareError):
+    error_type = "DestinationNotWritable"
+
+
+class CopyFailed(ShareError):
+    error_type = "CopyFailed"
+
+
+@dataclass(frozen=True)
+class Batch:
+    first: int  # positions, inclusive
+    last: int
+
+
+# --- step 1 -----------------------------------------------------------------------------------
+
+
+def execute_push(job: Job) -> str | None:
+    """The job's first task: checks, skip what is there already, then queue the batches."""
+    job.renew_lease(settings.JOB_LEASE_SECONDS)
+    destination = parse_destination(job.destination)
+    if destination.scheme != S3_SCHEME:
+        raise ShareError(f"Pushing to {destination.scheme}:// is not available in this version.")
+    check_writable(job)
+    pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
+    refuse_archived(
+        manifest_entries(_with_archive_state(pending)),
+        defrost=job.config.get("defrostArchivedFastqs", False),
+    )
+    skipped = skip_identical(job)
+    if skipped:
+        job.log(f"{skipped} object(s) already at the destination, identical: skipped.")
+    save_progress(job)
+    return dispatch(job)
+
+
+def check_writable(job: Job) -> None:
+    """Write and remove a small marker at the destination before copying anything."""
+    marker = f"{job.destination}.dsm-write-check-{job.pk}"
+    try:
+        s3.put_object(marker, b"Data Sharing Manager write check; safe to delete.\n")
+        s3.delete_object(marker)
+    except Exception as error:
+        code = s3.error_code(error)
+        reason = {
+            "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
+            "s3:DeleteObject on it",
+            "NoSuchBucket": "the bucket does not exist",
+            "AllAccessDisabled": "access to the bucket is disabled",
+        }.get(code, f"{type(error).__name__}: {error}")
+        raise DestinationNotWritable(
+            f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
+            {"destination": job.destination, "code": code},
+        ) from None
+    job.log(f"{job.destination} is writable.")
+
+
+def _with_archive_state(objects) -> list[JobObject]:
+    """The objects, with `archived` refreshed by a HEAD of those in an archivable class."""
+    candidates = list(objects.filter(storage_class__in=s3.ARCHIVABLE_STORAGE_CLASSES))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for item, archived in zip(
+            candidates, pool.map(lambda o: s3.is_archived(o.source_uri), candidates), strict=True
+        ):
+            item.archived = archived
+    return candidates
+
+
+def skip_identical(job: Job) -> int:
+    """Mark SKIPPED the PENDING objects already at the destination with the same size and
+    ETag, found by one listing of the destination (not one HEAD per object)."""
+    existing = {o.uri: (o.size, o.etag) for o in s3.list_objects(job.destination)}
+    identical = [
+        pk
+        for pk, uri, size, etag in JobObject.objects.filter(
+            job=job, status=JobObject.Status.PENDING
+        ).values_list("pk", "destination_uri", "size", "etag")
+        if existing.get(uri) == (size, etag)
+    ]
+    for start in range(0, len(identical), 1000):
+        JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
+            status=JobObject.Status.SKIPPED
+        )
+    return len(identical)
+
+
+def dispatch(job: Job) -> str | None:
+    """Queue a task per batch of PENDING objects; finish at once when none is left."""
+    positions = list(
+        JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
+        .order_by("position")
+        .values_list("position", flat=True)
+    )
+    if not positions:
+        return finalize(job)
+    size = settings.PUSH_BATCH_SIZE
+    batches = [
+        Batch(positions[i], positions[min(i + size, len(positions)) - 1])
+        for i in range(0, len(positions), size)
+    ]
+    job.log(f"Copying {len(positions)} object(s) in {len(batches)} batch(es).")
+    for batch in batches:
+        async_task(
+            "jobs.tasks.push_batch",
+            str(job.pk),
+            batch.first,
+            batch.last,
+            task_name=f"push-{job.pk}-{batch.first}",
+        )
+    return CONTINUES
+
+
+# --- step 2 -----------------------------------------------------------------------------------
+
+
+def push_batch(job_id: str, first: int, last: int) -> str:
+    job = Job.objects.select_related("share_request").filter(pk=job_id).first()
+    if job is None or job.status != JobStatus.RUNNING:
+        return job.status if job else "MISSING"
+    return execute(job, lambda j: copy_batch(j, Batch(first, last)))
+
+
+def copy_batch(job: Job, batch: Batch) -> str | None:
+    """Copy the batch's PENDING objects; finish the job if this was the last of its work."""
+    todo = list(
+        JobObject.objects.filter(
+            job=job,
+            status=JobObject.Status.PENDING,
+            position__gte=batch.first,
+            position__lte=batch.last,
+        ).order_by("position")
+    )
+    options = s3.CopyOptions(
+        multipart_threshold=settings.PUSH_MULTIPART_THRESHOLD,
+        part_size=settings.PUSH_PART_SIZE,
+        storage_class=settings.PUSH_STORAGE_CLASS,
+        bucket_owner_full_control=settings.PUSH_BUCKET_OWNER_FULL_CONTROL,
+    )
+    with _Heartbeat(job):
+        _copy_all(job, todo, options)
+    if JobObject.objects.filter(job=job, status=JobObject.Status.PENDING).exists():
+        return CONTINUES
+    return finalize(job)
+
+
+def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions) -> None:
+    results: list[tuple[JobObject, str]] = []  # (object, "" or the error)
+    aborted = job.abort_was_requested()  # asked before this batch started
+    last_flush = time.monotonic()
+    with ThreadPoolExecutor(max_workers=settings.PUSH_THREADS) as pool:
+        running: set[Future] = set()
+        queue = iter(todo)
+        while True:
+            while not aborted and len(running) < 2 * settings.PUSH_THREADS:
+                item = next(queue, None)
+                if item is None:
+                    break
+                running.add(pool.submit(_copy_one, item, options))
+            if not running:
+                break
+            finished, running = wait(running, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+            results += [future.result() for future in finished]
+            if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                _record(job, results)
+                results, last_flush = [], time.monotonic()
+                aborted = aborted or job.abort_was_requested()
+    _record(job, results)
+    if aborted or job.abort_was_requested():
+        JobObject.objects.filter(job=job, status=JobObject.Status.PENDING).update(
+            status=JobObject.Status.CANCELLED
+        )
+        save_progress(job)
+
+
+def _copy_one(item: JobObject, options: s3.CopyOptions) -> tuple[JobObject, str]:
+    """Copy one object, retrying it as a whole after botocore's own retries give up."""
+    for attempt in range(1, OBJECT_ATTEMPTS + 1):
+        try:
+            etag = s3.copy_object(item.source_uri, item.destination_uri, item.size, options)
+        except Exception as error:
+            if attempt == OBJECT_ATTEMPTS or s3.error_code(error) in ("AccessDenied", "NoSuchKey"):
+                return item, f"{type(error).__name__}: {error}"
+            time.sleep(0.2 * 2**attempt)
+            continue
+        if _comparable(item.etag, etag) and etag != item.etag:
+            return item, f"ETag {etag} after the copy, {item.etag} at the source"
+        return item, ""
+    raise AssertionError("unreachable")
+
+
+def _comparable(source_etag: str, copy_etag: str) -> bool:
+    """Two ETags say the same bytes only when both are single-part MD5s; a copy in parts
+    gets an ETag of its own."""
+    return "-" not in source_etag and "-" not in copy_etag
+
+
+def _record(job: Job, results: list[tuple[JobObject, str]]) -> None:
+    copied = [item.pk for item, error in results if not error]
+    for start in range(0, len(copied), 1000):
+        JobObject.objects.filter(
+            pk__in=copied[start : start + 1000], status=JobObject.Status.PENDING
+        ).update(status=JobObject.Status.COPIED)
+    for item, error in results:
+        if error:
+            JobObject.objects.filter(pk=item.pk, status=JobObject.Status.PENDING).update(
+                status=JobObject.Status.FAILED, error=error[:2000]
+            )
+    if results:
+        save_progress(job)
+        job.renew_lease(settings.JOB_LEASE_SECONDS)
+
+
+def save_progress(job: Job) -> None:
+    """Progress from the objects themselves, so repeated or racing work never counts twice."""
+    done = JobObject.objects.filter(job=job, status__in=DONE).aggregate(
+        objects=Count("pk"), size=Sum("size")
+    )
+    Job.objects.filter(pk=job.pk).update(objects_done=done["objects"], bytes_done=done["size"] or 0)
+
+
+class _Heartbeat:
+    """Renews the job's lease from a thread while a batch works (a big copy can be slow)."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.job.renew_lease(settings.JOB_LEASE_SECONDS)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self.stop.wait(settings.JOB_LEASE_SECONDS / 3):
+                self.job.renew_lease(settings.JOB_LEASE_SECONDS)
+        finally:
+            connection.close()
+
+
+# --- step 3 -----------------------------------------------------------------------------------
+
+
+def finalize(job: Job) -> str | None:
+    """Verify, write lims.csv, end the job; only one caller gets past the first line."""
+    if not job.start_finalizing():
+        return CONTINUES
+    save_progress(job)
+    if job.abort_was_requested():
+        return None  # the runner ends it ABORTED; what was copied is recorded
+    verify(job)
+    failed = list(
+        JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).values(
+            "relative_path", "error"
+        )[:100]
+    )
+    if failed:
+        raise CopyFailed(
+            f"{JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).count()} "
+            "object(s) could not be copied or verified; the others were. Launch the push again "
+            "to retry them (what is already there is skipped).",
+            {"objects": failed},
+        )
+    write_lims_csv(job)
+    return None
+
+
+def verify(job: Job) -> None:
+    """Compare every copied object with one listing of the destination: size always, ETag
+    where both are single-part MD5s (a copy in parts has an ETag of its own)."""
+    existing = {o.uri: (o.size, o.etag) for o in s3.list_objects(job.destination)}
+    for item in JobObject.objects.filter(job=job, status=JobObject.Status.COPIED).iterator():
+        found = existing.get(item.destination_uri)
+        problem = ""
+        if found is None:
+            problem = "not found at the destination after the copy"
+        elif found[0] != item.size:
+            problem = f"size {found[0]} at the destination, {item.size} at the source"
+        elif _comparable(item.etag, found[1]) and found[1] != item.etag:
+            problem = f"ETag {found[1]} at the destination, {item.etag} at the source"
+        if problem:
+            JobObject.objects.filter(pk=item.pk).update(
+                status=JobObject.Status.FAILED, error=problem
+            )
+    save_progress(job)
+    job.log("Verified the copies against the destination.")
+
+
+def write_lims_csv(job: Job) -> None:
+    uri = f"{job.destination}lims.csv"
+    s3.put_object(uri, render_lims_csv(lims_rows(job)).encode(), content_type="text/csv")
+    signer = s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    Job.objects.filter(pk=job.pk).update(
+        lims_csv_uri=uri, lims_csv_url=signer.url(uri), links_expire_at=signer.expires_at
+    )
+    job.log(f"Wrote {uri}.")
+
+
+# --- the sweeper ------------------------------------------------------------------------------
+
+
+def sweep() -> int:
+    """Resume RUNNING pushes whose lease has run out: their worker died. Returns how many."""
+    stale = Job.objects.filter(
+        status=JobStatus.RUNNING,
+        share_type="push",
+        dryrun=False,
+        lease_expires_at__lt=timezone.now(),
+    )
+    resumed = 0
+    for job in stale.select_related("share_request"):
+        claimed = Job.objects.filter(
+            pk=job.pk, lease_expires_at=job.lease_expires_at, status=JobStatus.RUNNING
+        ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS))
+        if not claimed:
+            continue  # another sweeper took it
+        job.log("Its worker stopped renewing the lease: resuming.", level="WARNING")
+        execute(job, _resume)
+        resumed += 1
+    return resumed
+
+
+def _resume(job: Job) -> str | None:
+    if job.finalizing:
+        Job.objects.filter(pk=job.pk).update(finalizing=False)  # died while finishing
+        job.finalizing = False
+    skip_identical(job)  # what a dead worker copied but did not record
+    save_progress(job)
+    return dispatch(job)

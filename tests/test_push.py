@@ -1,0 +1,164 @@
+"""Push jobs to an S3 destination: byte-identical copies, idempotent re-runs, multipart,
+archived data, abort, and an unwritable destination."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django_q.signals import pre_execute
+
+from catalogue.demo import ARCHIVED_LIBRARY
+from catalogue.models import WorkflowRun
+from jobs.models import Job, JobObject
+from sharing_project import s3 as s3_api
+
+pytestmark = pytest.mark.django_db
+
+DESTINATION = "s3://collaborator-bucket/cup/"
+CUP = {
+    "projectIdList": ["CUP"],
+    "dataTypeList": ["Fastq", "SecondaryAnalysis"],
+    "shareType": "push",
+    "shareDestination": DESTINATION,
+}
+
+
+@pytest.fixture
+def push(launch, operator_client):
+    """Dry-run then push a configuration through the API; returns the push job's body."""
+
+    def run(**payload) -> dict:
+        s3_api.ensure_bucket("collaborator-bucket")  # after the demo fixture set S3 up
+        dry = launch(**payload, dryrun=True)
+        assert dry.status_code == 202, dry.content
+        assert operator_client.get(dry.json()["url"]).json()["status"] == "SUCCEEDED"
+        response = launch(**payload)
+        assert response.status_code == 202, response.content
+        return operator_client.get(response.json()["url"]).json()
+
+    return run
+
+
+def landed(job: dict) -> dict[str, tuple[bytes, bytes]]:
+    """relative path -> (source bytes, destination bytes) for every object of the job."""
+    return {
+        o.relative_path: (
+            s3_api.get_object_bytes(o.source_uri),
+            s3_api.get_object_bytes(o.destination_uri),
+        )
+        for o in JobObject.objects.filter(job_id=job["id"])
+    }
+
+
+def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, operator_client):
+    job = push(**CUP)
+    assert job["status"] == "SUCCEEDED", job["error"]
+    copies = landed(job)
+    assert len(copies) == job["progress"]["objectsTotal"] > 50
+    assert all(source == copy for source, copy in copies.values())
+    assert job["progress"]["objectsDone"] == job["progress"]["objectsTotal"]
+    assert job["progress"]["bytesDone"] == job["progress"]["bytesTotal"]
+    objects = operator_client.get(f"{job['url']}/objects?pageSize=1000").json()["results"]
+    assert {o["status"] for o in objects} == {"COPIED"}
+    assert all(o["destinationUri"] == DESTINATION + o["relativePath"] for o in objects)
+    fastqs = operator_client.get(f"{job['url']}/fastqs").json()
+    runs = operator_client.get(f"{job['url']}/portal-run-ids").json()
+    assert fastqs["count"] > 0
+    assert runs["count"] > 0
+    lims = s3_api.get_object_bytes(DESTINATION + "lims.csv").decode()
+    assert lims.startswith("libraryId,sampleId")
+    assert job["outputs"] is None or job["outputs"]["limsCsv"]["s3Uri"] == DESTINATION + "lims.csv"
+    detail = Job.objects.get(pk=job["id"])
+    assert detail.lims_csv_url.startswith("http")
+    assert not list(s3_api.list_objects(f"{DESTINATION}.dsm-write-check"))  # marker removed
+
+
+def test_pushing_again_copies_nothing_and_reports_everything_skipped(push, demo):
+    first = push(**CUP)
+    assert first["status"] == "SUCCEEDED"
+    second = push(**CUP)
+    assert second["status"] == "SUCCEEDED", second["error"]
+    statuses = set(JobObject.objects.filter(job_id=second["id"]).values_list("status", flat=True))
+    assert statuses == {"SKIPPED"}
+    assert second["progress"]["objectsDone"] == second["progress"]["objectsTotal"]
+    assert any(
+        "already at the destination, identical: skipped" in line["message"]
+        for line in second["log"]
+    )
+
+
+def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
+    settings.PUSH_MULTIPART_THRESHOLD = 5 * 1024 * 1024
+    settings.PUSH_PART_SIZE = 5 * 1024 * 1024
+    run = WorkflowRun.objects.filter(workflow_name="rnasum").first()
+    big = os.urandom(12 * 1024 * 1024 + 123)
+    s3_api.put_object(run.output_uri + "big/reads.bam", big)
+    job = push(
+        portalRunIdList=[run.portal_run_id],
+        dataTypeList=["SecondaryAnalysis"],
+        shareType="push",
+        shareDestination=DESTINATION,
+    )
+    assert job["status"] == "SUCCEEDED", job["error"]
+    copied = JobObject.objects.get(job_id=job["id"], relative_path__endswith="big/reads.bam")
+    assert s3_api.get_object_bytes(copied.destination_uri) == big
+    assert s3_api.head_object(copied.destination_uri).etag.endswith("-3")  # three parts
+
+
+def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
+    payload = {
+        "libraryIdList": [ARCHIVED_LIBRARY],
+        "dataTypeList": ["Fastq"],
+        "shareType": "push",
+        "shareDestination": DESTINATION,
+    }
+    job = push(**payload)
+    assert job["status"] == "FAILED"
+    assert job["error"]["type"] == "ArchivedDataError"
+    assert list(s3_api.list_objects(DESTINATION)) == []
+    defrost = push(**payload, defrostArchivedFastqs=True)
+    assert defrost["error"]["type"] == "DataDefrostingError"
+    assert {o["restore"] for o in defrost["error"]["details"]["objects"]} == {"restore requested"}
+    # Restored (at once, on the embedded server): the same push now copies them.
+    again = push(**payload, defrostArchivedFastqs=True)
+    assert again["status"] == "SUCCEEDED", again["error"]
+    assert all(source == copy for source, copy in landed(again).values())
+
+
+def test_a_destination_that_cannot_be_written_fails_at_once(launch, demo, operator_client):
+    payload = CUP | {"shareDestination": "s3://no-such-destination-bucket/in/"}
+    assert launch(**payload, dryrun=True).status_code == 202
+    job = operator_client.get(launch(**payload).json()["url"]).json()
+    assert job["status"] == "FAILED"
+    assert job["error"]["type"] == "DestinationNotWritable"
+    assert "s3://no-such-destination-bucket/in/" in job["error"]["message"]
+    assert "the bucket does not exist" in job["error"]["message"]
+    assert job["progress"]["objectsDone"] == 0
+
+
+def test_abort_stops_new_copies_and_ends_with_accurate_counts(
+    push, demo, settings, operator_client
+):
+    """The push is split in batches of 10; an operator aborts as the second batch starts."""
+    settings.PUSH_BATCH_SIZE = 10
+    seen = []
+
+    def abort_on_second_batch(sender, task, **kwargs):
+        if task["func"] == "jobs.tasks.push_batch":
+            seen.append(task["args"])
+            if len(seen) == 2:
+                operator_client.post(f"/api/v1/jobs/{task['args'][0]}/abort")
+
+    pre_execute.connect(abort_on_second_batch, dispatch_uid="abort-test")
+    try:
+        job = push(**CUP)
+    finally:
+        pre_execute.disconnect(dispatch_uid="abort-test")
+    assert job["status"] == "ABORTED"
+    objects = JobObject.objects.filter(job_id=job["id"])
+    copied = objects.filter(status="COPIED").count()
+    assert copied == 10  # the first batch; nothing started after the abort
+    assert objects.filter(status="CANCELLED").count() == objects.count() - 10
+    assert job["progress"]["objectsDone"] == 10
+    assert len(list(s3_api.list_objects(DESTINATION))) == 10
