@@ -30,7 +30,7 @@ def database_url() -> str:
     return f"postgres://{user}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_cluster(s3_endpoint: str, log: Path) -> subprocess.Popen:
+def start_cluster(s3_endpoint: str, log: Path, **settings_env: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DSM_", "DJANGO_"))}
     env |= {
         "DJANGO_SETTINGS_MODULE": "sharing_project.settings",
@@ -43,6 +43,7 @@ def start_cluster(s3_endpoint: str, log: Path) -> subprocess.Popen:
         "DSM_DATA_DIR": str(log.parent),
         "Q_CLUSTER_WORKERS": "1",
     }
+    env |= settings_env
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
