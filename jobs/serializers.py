@@ -31,7 +31,7 @@ class LinkSerializer(serializers.Serializer):
 
 class OutputsSerializer(serializers.Serializer):
     limsCsv = LinkSerializer()
-    dataDownloadScript = LinkSerializer()
+    dataDownloadScript = LinkSerializer(required=False, help_text="pulls only")
 
 
 class LogLineSerializer(serializers.ModelSerializer):
@@ -107,18 +107,21 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OutputsSerializer(allow_null=True))
     def get_outputs(self, job: Job) -> dict | None:
-        """The two presigned links of a finished pull: the LIMS CSV and the download script."""
-        if not job.download_script_url:
+        """Presigned links of a finished share: the LIMS CSV (pull and push) and the download
+        script (pull)."""
+        if not job.lims_csv_url:
             return None
         expires = serializers.DateTimeField().to_representation(job.links_expire_at)
-        return {
-            "limsCsv": {"url": job.lims_csv_url, "s3Uri": job.lims_csv_uri, "expiresAt": expires},
-            "dataDownloadScript": {
+        outputs = {
+            "limsCsv": {"url": job.lims_csv_url, "s3Uri": job.lims_csv_uri, "expiresAt": expires}
+        }
+        if job.download_script_url:
+            outputs["dataDownloadScript"] = {
                 "url": job.download_script_url,
                 "s3Uri": job.download_script_uri,
                 "expiresAt": expires,
-            },
-        }
+            }
+        return outputs
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_warnings(self, job: Job) -> list[str]:

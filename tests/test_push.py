@@ -4,13 +4,14 @@ archived data, abort, and an unwritable destination."""
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
 from django_q.signals import pre_execute
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import WorkflowRun
-from jobs.models import Job, JobObject
+from jobs.models import JobObject
 from sharing_project import s3 as s3_api
 
 pytestmark = pytest.mark.django_db
@@ -68,9 +69,12 @@ def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, op
     assert runs["count"] > 0
     lims = s3_api.get_object_bytes(DESTINATION + "lims.csv").decode()
     assert lims.startswith("libraryId,sampleId")
-    assert job["outputs"] is None or job["outputs"]["limsCsv"]["s3Uri"] == DESTINATION + "lims.csv"
-    detail = Job.objects.get(pk=job["id"])
-    assert detail.lims_csv_url.startswith("http")
+    assert job["outputs"]["limsCsv"]["s3Uri"] == DESTINATION + "lims.csv"
+    assert "dataDownloadScript" not in job["outputs"]
+    fetched = subprocess.run(
+        ["curl", "-fsS", job["outputs"]["limsCsv"]["url"]], capture_output=True, check=True
+    )
+    assert fetched.stdout.decode() == lims
     assert not list(s3_api.list_objects(f"{DESTINATION}.dsm-write-check"))  # marker removed
 
 
@@ -124,6 +128,22 @@ def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
     again = push(**payload, defrostArchivedFastqs=True)
     assert again["status"] == "SUCCEEDED", again["error"]
     assert all(source == copy for source, copy in landed(again).values())
+
+
+def test_destination_storage_class_is_applied(push, demo, settings):
+    """(The bucket-owner-full-control ACL is sent too; one-account moto cannot show its effect.)"""
+    settings.PUSH_STORAGE_CLASS = "STANDARD_IA"
+    settings.PUSH_BUCKET_OWNER_FULL_CONTROL = True
+    run = WorkflowRun.objects.filter(workflow_name="wts").first()
+    job = push(
+        portalRunIdList=[run.portal_run_id],
+        dataTypeList=["SecondaryAnalysis"],
+        shareType="push",
+        shareDestination="s3://collaborator-bucket/ia/",
+    )
+    assert job["status"] == "SUCCEEDED", job["error"]
+    for item in JobObject.objects.filter(job_id=job["id"]):
+        assert s3_api.head_object(item.destination_uri).storage_class == "STANDARD_IA"
 
 
 def test_a_destination_that_cannot_be_written_fails_at_once(launch, demo, operator_client):
