@@ -35,7 +35,7 @@ from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus
 from jobs.runner import CONTINUES, execute
-from shares.destinations import S3_SCHEME, parse_destination
+from jobs.targets import Icav2Target, S3Target, target_for
 from sharing_project import s3
 from sharing_project.errors import ShareError
 
@@ -54,6 +54,9 @@ class CopyFailed(ShareError):
     error_type = "CopyFailed"
 
 
+Target = S3Target | Icav2Target
+
+
 @dataclass(frozen=True)
 class Batch:
     first: int  # positions, inclusive
@@ -66,28 +69,29 @@ class Batch:
 def execute_push(job: Job) -> str | None:
     """The job's first task: checks, skip what is there already, then queue the batches."""
     job.renew_lease(settings.JOB_LEASE_SECONDS)
-    destination = parse_destination(job.destination)
-    if destination.scheme != S3_SCHEME:
-        raise ShareError(f"Pushing to {destination.scheme}:// is not available in this version.")
-    check_writable(job)
+    target = target_for(job.destination)
+    check_writable(job, target)
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
     refuse_archived(
         manifest_entries(_with_archive_state(pending)),
         defrost=job.config.get("defrostArchivedFastqs", False),
     )
-    skipped = skip_identical(job)
+    skipped = skip_identical(job, target)
     if skipped:
         job.log(f"{skipped} object(s) already at the destination, identical: skipped.")
     save_progress(job)
     return dispatch(job)
 
 
-def check_writable(job: Job) -> None:
+def check_writable(job: Job, target: Target) -> None:
     """Write and remove a small marker at the destination before copying anything."""
-    marker = f"{job.destination}.dsm-write-check-{job.pk}"
     try:
-        s3.put_object(marker, b"Data Sharing Manager write check; safe to delete.\n")
-        s3.delete_object(marker)
+        marker = target.put(
+            f".dsm-write-check-{job.pk}",
+            b"Data Sharing Manager write check; safe to delete.\n",
+            "text/plain",
+        )
+        target.delete(marker)
     except Exception as error:
         code = s3.error_code(error)
         reason = {
@@ -114,16 +118,19 @@ def _with_archive_state(objects) -> list[JobObject]:
     return candidates
 
 
-def skip_identical(job: Job) -> int:
+def skip_identical(job: Job, target: Target) -> int:
     """Mark SKIPPED the PENDING objects already at the destination with the same size and
-    ETag, found by one listing of the destination (not one HEAD per object)."""
-    existing = {o.uri: (o.size, o.etag) for o in s3.list_objects(job.destination)}
+    ETag (size alone where the destination's ETags are not MD5s), found by one listing of
+    the destination, not one HEAD per object."""
+    existing = target.existing()
     identical = [
         pk
         for pk, uri, size, etag in JobObject.objects.filter(
             job=job, status=JobObject.Status.PENDING
         ).values_list("pk", "destination_uri", "size", "etag")
-        if existing.get(uri) == (size, etag)
+        if uri in existing
+        and existing[uri][0] == size
+        and (not target.etags_comparable or existing[uri][1] == etag)
     ]
     for start in range(0, len(identical), 1000):
         JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
@@ -185,13 +192,13 @@ def copy_batch(job: Job, batch: Batch) -> str | None:
         bucket_owner_full_control=settings.PUSH_BUCKET_OWNER_FULL_CONTROL,
     )
     with _Heartbeat(job):
-        _copy_all(job, todo, options)
+        _copy_all(job, todo, options, target_for(job.destination))
     if JobObject.objects.filter(job=job, status=JobObject.Status.PENDING).exists():
         return CONTINUES
     return finalize(job)
 
 
-def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions) -> None:
+def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions, target: Target) -> None:
     results: list[tuple[JobObject, str]] = []  # (object, "" or the error)
     aborted = job.abort_was_requested()  # asked before this batch started
     last_flush = time.monotonic()
@@ -203,7 +210,7 @@ def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions) -> None:
                 item = next(queue, None)
                 if item is None:
                     break
-                running.add(pool.submit(_copy_one, item, options))
+                running.add(pool.submit(_copy_one, item, options, target))
             if not running:
                 break
             finished, running = wait(running, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
@@ -220,17 +227,17 @@ def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions) -> None:
         save_progress(job)
 
 
-def _copy_one(item: JobObject, options: s3.CopyOptions) -> tuple[JobObject, str]:
+def _copy_one(item: JobObject, options: s3.CopyOptions, target: Target) -> tuple[JobObject, str]:
     """Copy one object, retrying it as a whole after botocore's own retries give up."""
     for attempt in range(1, OBJECT_ATTEMPTS + 1):
         try:
-            etag = s3.copy_object(item.source_uri, item.destination_uri, item.size, options)
+            etag = target.copy(item, options)
         except Exception as error:
             if attempt == OBJECT_ATTEMPTS or s3.error_code(error) in ("AccessDenied", "NoSuchKey"):
                 return item, f"{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
-        if _comparable(item.etag, etag) and etag != item.etag:
+        if target.etags_comparable and _comparable(item.etag, etag) and etag != item.etag:
             return item, f"ETag {etag} after the copy, {item.etag} at the source"
         return item, ""
     raise AssertionError("unreachable")
@@ -303,7 +310,8 @@ def finalize(job: Job) -> str | None:
     save_progress(job)
     if job.abort_was_requested():
         return None  # the runner ends it ABORTED; what was copied is recorded
-    verify(job)
+    target = target_for(job.destination)
+    verify(job, target)
     failed = list(
         JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).values(
             "relative_path", "error"
@@ -316,14 +324,14 @@ def finalize(job: Job) -> str | None:
             "to retry them (what is already there is skipped).",
             {"objects": failed},
         )
-    write_lims_csv(job)
+    write_lims_csv(job, target)
     return None
 
 
-def verify(job: Job) -> None:
+def verify(job: Job, target: Target) -> None:
     """Compare every copied object with one listing of the destination: size always, ETag
     where both are single-part MD5s (a copy in parts has an ETag of its own)."""
-    existing = {o.uri: (o.size, o.etag) for o in s3.list_objects(job.destination)}
+    existing = target.existing()
     for item in JobObject.objects.filter(job=job, status=JobObject.Status.COPIED).iterator():
         found = existing.get(item.destination_uri)
         problem = ""
@@ -331,7 +339,7 @@ def verify(job: Job) -> None:
             problem = "not found at the destination after the copy"
         elif found[0] != item.size:
             problem = f"size {found[0]} at the destination, {item.size} at the source"
-        elif _comparable(item.etag, found[1]) and found[1] != item.etag:
+        elif target.etags_comparable and _comparable(item.etag, found[1]) and found[1] != item.etag:
             problem = f"ETag {found[1]} at the destination, {item.etag} at the source"
         if problem:
             JobObject.objects.filter(pk=item.pk).update(
@@ -341,12 +349,13 @@ def verify(job: Job) -> None:
     job.log("Verified the copies against the destination.")
 
 
-def write_lims_csv(job: Job) -> None:
-    uri = f"{job.destination}lims.csv"
-    s3.put_object(uri, render_lims_csv(lims_rows(job)).encode(), content_type="text/csv")
-    signer = s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+def write_lims_csv(job: Job, target: Target) -> None:
+    uri = target.put("lims.csv", render_lims_csv(lims_rows(job)).encode(), "text/csv")
+    signer = target.presigner()
     Job.objects.filter(pk=job.pk).update(
-        lims_csv_uri=uri, lims_csv_url=signer.url(uri), links_expire_at=signer.expires_at
+        lims_csv_uri=uri,
+        lims_csv_url=signer.url(target.link_uri(uri)),
+        links_expire_at=signer.expires_at,
     )
     job.log(f"Wrote {uri}.")
 
@@ -379,6 +388,6 @@ def _resume(job: Job) -> str | None:
     if job.finalizing:
         Job.objects.filter(pk=job.pk).update(finalizing=False)  # died while finishing
         job.finalizing = False
-    skip_identical(job)  # what a dead worker copied but did not record
+    skip_identical(job, target_for(job.destination))  # copied by the dead worker, unrecorded
     save_progress(job)
     return dispatch(job)

@@ -36,12 +36,6 @@ def launch_job(config: dict, *, dryrun: bool, user) -> Job:
                 "launch it again without dryrun.",
                 fingerprint=share_request.fingerprint,
             )
-    if not dryrun and config.get("shareDestination", "").startswith("icav2://"):
-        raise EngineUnavailable(
-            "Pushing to icav2:// is not available in this version yet (its dry run is). "
-            "Nothing was queued.",
-            fingerprint=share_request.fingerprint,
-        )
     if not has_executor(config["shareType"], dryrun):
         raise EngineUnavailable(
             f"Sharing by {config['shareType']} is not available in this version yet (its dry "

@@ -49,7 +49,13 @@ def parse_destination(uri: str) -> Destination:
             raise ValidationError(
                 f"{uri!r} is not a valid ICAv2 destination; use icav2://<project id or name>/path/."
             )
-        return Destination(ICAV2_SCHEME, match["project"], _folder(match["path"] or "", uri))
+        folder = _folder(match["path"] or "", uri)
+        if not folder:
+            raise ValidationError(
+                f"{uri!r} names no folder; ICAv2 shares go into a project folder: "
+                "icav2://project/path/."
+            )
+        return Destination(ICAV2_SCHEME, match["project"], folder)
     raise ValidationError(
         f"{uri!r} is not a destination this service can push to; "
         "use s3://bucket/prefix/ or icav2://project/path/."

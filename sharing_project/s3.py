@@ -148,8 +148,11 @@ def put_object(
     storage_class: str = "STANDARD",
     content_type: str | None = None,
     download_name: str | None = None,
+    using=None,
+    extra: dict | None = None,
 ) -> S3Object:
-    """Write an object and return what S3 recorded (size, ETag, storage class)."""
+    """Write an object and return what S3 recorded (size, ETag, storage class); `using`
+    writes with another client (other credentials), `extra` adds PutObject arguments."""
     target = parse_s3_uri(uri)
     kwargs: dict = {
         "Bucket": target.bucket,
@@ -161,7 +164,7 @@ def put_object(
         kwargs["ContentType"] = content_type
     if download_name:
         kwargs["ContentDisposition"] = f'attachment; filename="{download_name}"'
-    response = client().put_object(**kwargs)
+    response = (using or client()).put_object(**kwargs, **(extra or {}))
     return S3Object(target.bucket, target.key, len(body), _etag(response["ETag"]), storage_class)
 
 
@@ -290,10 +293,10 @@ def get_object_bytes(uri: str) -> bytes:
     return client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
 
 
-def list_objects(prefix_uri: str) -> Iterator[S3Object]:
-    """Every object under a prefix, page by page, in key order."""
+def list_objects(prefix_uri: str, *, using=None) -> Iterator[S3Object]:
+    """Every object under a prefix, page by page, in key order (`using`: another client)."""
     target = parse_s3_uri(prefix_uri, prefix=True)
-    paginator = client().get_paginator("list_objects_v2")
+    paginator = (using or client()).get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=target.bucket, Prefix=target.key):
         for item in page.get("Contents", []):
             yield S3Object(
@@ -378,9 +381,9 @@ def _multipart_copy(copy_source: dict, target: S3Uri, size: int, options: CopyOp
     return _etag(response["ETag"])
 
 
-def delete_object(uri: str) -> None:
+def delete_object(uri: str, *, using=None) -> None:
     target = parse_s3_uri(uri)
-    client().delete_object(Bucket=target.bucket, Key=target.key)
+    (using or client()).delete_object(Bucket=target.bucket, Key=target.key)
 
 
 def error_code(error: Exception) -> str:

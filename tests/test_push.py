@@ -182,3 +182,50 @@ def test_abort_stops_new_copies_and_ends_with_accurate_counts(
     assert objects.filter(status="CANCELLED").count() == objects.count() - 10
     assert job["progress"]["objectsDone"] == 10
     assert len(list(s3_api.list_objects(DESTINATION))) == 10
+
+
+@pytest.fixture
+def icav2_project(fresh_demo, settings):
+    """An ICAv2-compatible server whose folders live on the loopback S3 server, with the
+    collaborator's project "cup-share"; the service's settings point at it."""
+    from sharing_project import icav2
+    from tests.icav2_server import Icav2Server
+
+    server = Icav2Server(settings.AWS_ENDPOINT_URL, region=settings.AWS_REGION).start()
+    settings.ICAV2_BASE_URL = server.base_url
+    settings.ICAV2_API_KEY = server.api_key
+    icav2.close_clients()
+    project_id = server.add_project("cup-share")
+    yield server, project_id
+    icav2.close_clients()
+    server.stop()
+
+
+def test_push_to_an_icav2_folder_streams_every_object_into_it(push, icav2_project):
+    server, project_id = icav2_project
+    payload = CUP | {"shareDestination": "icav2://cup-share/shared/cup/"}
+    job = push(**payload)
+    assert job["status"] == "SUCCEEDED", job["error"]
+    assert "/shared/cup/" in server.folder_paths(project_id)
+    folder = f"s3://icav2-project-data/{project_id}/shared/cup/"
+    objects = JobObject.objects.filter(job_id=job["id"])
+    assert objects.count() > 50
+    for item in objects:
+        assert item.destination_uri == "icav2://cup-share/shared/cup/" + item.relative_path
+        assert item.status == "COPIED"
+        assert s3_api.get_object_bytes(folder + item.relative_path) == s3_api.get_object_bytes(
+            item.source_uri
+        )
+    assert s3_api.get_object_bytes(folder + "lims.csv").startswith(b"libraryId,")
+    assert job["outputs"]["limsCsv"]["s3Uri"] == "icav2://cup-share/shared/cup/lims.csv"
+    again = push(**payload)
+    assert set(JobObject.objects.filter(job_id=again["id"]).values_list("status", flat=True)) == {
+        "SKIPPED"
+    }
+
+
+def test_push_to_an_unknown_icav2_project_fails_naming_it(push, icav2_project):
+    job = push(**(CUP | {"shareDestination": "icav2://no-such-project/shared/"}))
+    assert job["status"] == "FAILED"
+    assert job["error"]["type"] == "Icav2Error"
+    assert "no-such-project" in job["error"]["message"]

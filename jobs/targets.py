@@ -1,0 +1,116 @@
+"""Where a push writes: an S3 prefix the service can write to, or an ICAv2 folder written with
+the temporary credentials ICAv2 hands out. Both offer the same few operations to jobs/push.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+
+from jobs.models import JobObject
+from shares.destinations import ICAV2_SCHEME, Destination, parse_destination
+from sharing_project import icav2, s3
+
+
+class S3Target:
+    """A prefix this service writes to with its own credentials: server-side copies."""
+
+    etags_comparable = True  # a single-request copy keeps the source's MD5 ETag
+
+    def __init__(self, destination: Destination):
+        self.prefix = str(destination)
+
+    def uri_of(self, item: JobObject) -> str:
+        return item.destination_uri
+
+    def existing(self) -> dict[str, tuple[int, str]]:
+        """Destination URI -> (size, ETag) of everything already there: one listing."""
+        return {o.uri: (o.size, o.etag) for o in s3.list_objects(self.prefix)}
+
+    def put(self, relative_path: str, body: bytes, content_type: str) -> str:
+        uri = self.prefix + relative_path
+        s3.put_object(uri, body, content_type=content_type)
+        return uri
+
+    def delete(self, uri: str) -> None:
+        s3.delete_object(uri)
+
+    def copy(self, item: JobObject, options: s3.CopyOptions) -> str:
+        return s3.copy_object(item.source_uri, item.destination_uri, item.size, options)
+
+    def presigner(self) -> s3.Presigner:
+        return s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+
+    def link_uri(self, uri: str) -> str:
+        """The S3 URI to presign for a destination URI."""
+        return uri
+
+
+class Icav2Target:
+    """An ICAv2 project folder: the source cannot be read with the folder's credentials, so
+    each object is streamed through this process (multipart for large ones)."""
+
+    # ICAv2 storage may encrypt with KMS, whose ETags are not MD5s: sizes are compared.
+    etags_comparable = False
+
+    def __init__(self, destination: Destination):
+        self.destination = str(destination)
+        self.credentials = icav2.folder_upload_credentials(
+            destination.container, "/" + destination.path
+        )
+        c = self.credentials
+        self.client = s3.client_for_credentials(
+            c.access_key, c.secret_key, c.session_token, c.region
+        )
+
+    def _s3_uri(self, relative_path: str) -> str:
+        return self.credentials.s3_prefix + relative_path
+
+    def uri_of(self, item: JobObject) -> str:
+        return item.destination_uri
+
+    def existing(self) -> dict[str, tuple[int, str]]:
+        prefix = self.credentials.s3_prefix
+        return {
+            self.destination + o.uri[len(prefix) :]: (o.size, o.etag)
+            for o in s3.list_objects(prefix, using=self.client)
+        }
+
+    def put(self, relative_path: str, body: bytes, content_type: str) -> str:
+        s3.put_object(
+            self._s3_uri(relative_path),
+            body,
+            content_type=content_type,
+            using=self.client,
+            extra=self.credentials.upload_extra_args(),
+        )
+        return self.destination + relative_path
+
+    def delete(self, uri: str) -> None:
+        s3.delete_object(self._s3_uri(uri[len(self.destination) :]), using=self.client)
+
+    def copy(self, item: JobObject, options: s3.CopyOptions) -> str:
+        c = self.credentials
+        return s3.stream_copy(
+            item.source_uri,
+            self.client,
+            c.bucket,
+            c.key_for(item.relative_path),
+            item.size,
+            extra_args=c.upload_extra_args(),
+        )
+
+    def presigner(self) -> s3.Presigner:
+        """Links signed with the folder's temporary credentials die with them."""
+        asked = datetime.now(UTC) + timedelta(seconds=settings.PRESIGNED_URL_LIFETIME_SECONDS)
+        return s3.Presigner(self.client, min(asked, self.credentials.expires_at))
+
+    def link_uri(self, uri: str) -> str:
+        return self._s3_uri(uri[len(self.destination) :])
+
+
+def target_for(destination_uri: str) -> S3Target | Icav2Target:
+    destination = parse_destination(destination_uri)
+    if destination.scheme == ICAV2_SCHEME:
+        return Icav2Target(destination)
+    return S3Target(destination)
