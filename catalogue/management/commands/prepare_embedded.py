@@ -12,6 +12,9 @@ from sharing_project.env import raw
 from sharing_project.roles import OPERATORS, ensure_groups
 
 
+DEMO_DESTINATION_BUCKET = "collaborator-bucket"
+
+
 class Command(BaseCommand):
     help = (
         "Prepare the embedded run: the sharing bucket, the roles, the demo catalogue and its "
@@ -23,6 +26,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, no_demo: bool = False, **options):
         s3.ensure_bucket(settings.SHARING_BUCKET)
+        if not no_demo:
+            # A bucket to push demo shares into, standing for a collaborator's.
+            s3.ensure_bucket(DEMO_DESTINATION_BUCKET)
         groups = ensure_groups()
         if not no_demo:
             result = seed_demo()
