@@ -311,18 +311,24 @@ declare -A http_code=()
 # One round: split the files over N curl processes, each reusing its connection for many
 # files; every transfer resumes a partial staging file if there is one.
 download_round() {
-  local -a todo=("$@")
+  local -a todo=("$@") configs=() staging=()
   local workers=$parallel n=0 i w code name quoted_url
+  local -A made=()
   ((workers > ${#todo[@]})) && workers=${#todo[@]}
-  for ((w = 0; w < workers; w++)); do
-    : >"$work/config.$w"
+  # One mkdir for a thousand staging folders, rather than one per file.
+  for i in "${todo[@]}"; do
+    part_of "$root/${paths[i]}"
+    if [[ -z ${made[${part%/*}]+x} ]]; then
+      made[${part%/*}]=1
+      staging+=("${part%/*}")
+    fi
+  done
+  while ((${#staging[@]} > 0)); do
+    mkdir -p -- "${staging[@]:0:1000}" || die "cannot create folders under $root"
+    staging=("${staging[@]:1000}")
   done
   for i in "${todo[@]}"; do
     part_of "$root/${paths[i]}"
-    mkdir -p -- "${part%/*}" || {
-      failure[$i]="cannot create '${part%/*}'"
-      continue
-    }
     if [[ -e $part ]]; then
       stat_sizes "$part"
       if ((${existing_size[$part]:-0} > sizes[i])); then
@@ -336,10 +342,11 @@ download_round() {
     curl_quote "${urls[i]}"
     quoted_url=$quoted
     curl_quote "$part"
-    printf 'url = %s\noutput = %s\n' "$quoted_url" "$quoted" >>"$work/config.$w"
+    configs[w]+="url = $quoted_url"$'\n'"output = $quoted"$'\n'
   done
   for ((w = 0; w < workers; w++)); do
-    [[ -s $work/config.$w ]] || continue
+    [[ -n ${configs[w]:-} ]] || continue
+    printf '%s' "${configs[w]}" >"$work/config.$w"
     curl --silent --show-error --fail --continue-at - \
       --retry 5 --retry-delay 1 --retry-connrefused --connect-timeout 30 \
       --write-out '%{http_code}\t%{filename_effective}\n' \
@@ -372,11 +379,25 @@ verify() {
       hashed+=("$part")
     fi
   done
+  # MD5s in up to --parallel md5sum processes at once: hashing is the slow part of big files.
+  local chunk=$(((${#hashed[@]} + parallel - 1) / parallel)) k=0 running=0
+  ((chunk > 1000)) && chunk=1000
   while ((${#hashed[@]} > 0)); do
+    md5sum -z -- "${hashed[@]:0:chunk}" >"$work/md5.$k" 2>/dev/null &
+    hashed=("${hashed[@]:chunk}")
+    k=$((k + 1))
+    running=$((running + 1))
+    if ((running == parallel)); then
+      wait
+      running=0
+    fi
+  done
+  wait
+  for ((chunk = 0; chunk < k; chunk++)); do
     while IFS= read -r -d '' record; do
       md5_of["${record#*  }"]=${record%%  *}
-    done < <(md5sum -z -- "${hashed[@]:0:1000}")
-    hashed=("${hashed[@]:1000}")
+    done <"$work/md5.$chunk"
+    rm -f -- "$work/md5.$chunk"
   done
   verify_failed=()
   for i in "${todo[@]}"; do
