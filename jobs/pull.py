@@ -39,8 +39,10 @@ def execute_pull(job: Job) -> None:
     entries: list[ScriptEntry] = []
     for start in range(0, len(manifest), PROGRESS_BATCH):
         batch = manifest[start : start + PROGRESS_BATCH]
+        links = signer.urls([e.source_uri for e in batch])
         entries += [
-            ScriptEntry(e.relative_path, signer.url(e.source_uri), e.size, e.etag) for e in batch
+            ScriptEntry(e.relative_path, link, e.size, e.etag)
+            for e, link in zip(batch, links, strict=True)
         ]
         job.add_progress(len(batch), sum(e.size for e in batch))
         stop_if_aborted(job)
