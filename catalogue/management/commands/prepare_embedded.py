@@ -11,7 +11,6 @@ from sharing_project import s3
 from sharing_project.env import raw
 from sharing_project.roles import OPERATORS, ensure_groups
 
-
 DEMO_DESTINATION_BUCKET = "collaborator-bucket"
 
 
