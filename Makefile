@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# The benchmark's comparison tools (s5cmd, AWS CLI v1) live in their own venv: see bench/.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format worker setup tools clean
+.PHONY: run test lint format worker setup tools clean bench
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -42,6 +45,17 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-*
+	touch $@
+
+# The download-script and presigning benchmark; writes docs/benchmarks.md (a few minutes).
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+$(BENCH_STAMP): bench/requirements.txt
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
+	rm -f $(BENCH_VENV)/.installed-*
 	touch $@
 
 clean:

@@ -1,0 +1,546 @@
+"""The push benchmark's report: a `## Push` Markdown section, printed and written at the end of
+docs/benchmarks.md (replacing an earlier `## Push` section, keeping every other one)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.report import _cpu, _first_line, _memory, cores
+
+if TYPE_CHECKING:
+    from bench.push import Run, Timing
+
+ROOT = Path(__file__).resolve().parent.parent
+
+HEADING = "## Push"
+THROUGHPUT_TARGET = 0.9  # push ÷ s5cmd, throughput
+REQUESTS_TARGET = 1.05  # S3 requests per small object
+PROJECT_PATHS = ["jobs", "shares", "sharing_project", "catalogue"]
+
+
+def render(args: argparse.Namespace, results: dict) -> str:
+    sets = results["sets"]
+    timings: dict[str, dict[str, Timing]] = results["timings"]
+    lines = [
+        HEADING,
+        "",
+        *_reproduce(args),
+        "",
+        *_setting(args, results),
+        "",
+        "### Copies between buckets",
+        "",
+        *_speed_table(sets, timings),
+        "",
+        "CPU seconds used during each best run by the client (for the push the worker "
+        "cluster's processes, for s5cmd and aws the tool's), by the S3 server and by every other "
+        "process on the machine; the benchmark's own process (launching, polling) is in none "
+        f"of them. With {cores()} cores, all of them together can use at most {cores()} times "
+        "the wall time.",
+        "",
+        *_cpu_table(sets, timings),
+        "",
+        "### Against the targets",
+        "",
+        *_target_table(sets, timings, results["requests"]),
+        "",
+        "### Where the push's time goes",
+        "",
+        *_phase_table(sets, timings),
+        "",
+        "### Worker settings",
+        "",
+        *_variant_table(sets, results["variants"], results["settings"]),
+        "",
+    ]
+    if results.get("profile") is not None:
+        lines += ["### Profile", "", *_profile_section(results["profile"]), ""]
+    lines += ["### Interpretation", "", _interpretation(sets, results), ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put the section at the end of the file, replacing an earlier one of the same heading."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find(HEADING + "\n")
+    if start != -1:
+        following = text.find("\n## ", start + len(HEADING))
+        rest = text[following + 1 :] if following != -1 else ""
+        text = text[:start].rstrip("\n") + ("\n\n" + rest if rest else "")
+    text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+# --- the setting --------------------------------------------------------------------------------
+
+
+def _reproduce(args: argparse.Namespace) -> list[str]:
+    makefile = ROOT / "Makefile"
+    wired = makefile.exists() and "bench.push" in makefile.read_text()
+    make = (
+        "or `make bench`, which runs it"
+        if wired
+        else "(`make bench` does not run it yet; it installs the tools it needs)"
+    )
+    return [
+        f"Reproduce with `.venv/bin/python -m bench.push` {make}; more runs: "
+        "`.venv/bin/python -m bench.push --repeat 5`, every option: `--help`. The code is "
+        "`bench/push.py` with `bench/push_cluster.py` (the worker cluster), "
+        "`bench/push_profile.py` (py-spy) and `bench/push_report.py`; it reuses `bench/`'s "
+        "moto server, data sets and tools."
+    ]
+
+
+def _project_version() -> str:
+    def git(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", *command], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+
+    commit = git("log", "-1", "--format=%h %cs").stdout.strip()
+    if not commit:
+        return "not in git"
+    dirty = git("diff", "--quiet", "HEAD", "--", *PROJECT_PATHS).returncode
+    return f"commit {commit}" + (" plus uncommitted changes" if dirty else "")
+
+
+def _setting(args: argparse.Namespace, results: dict) -> list[str]:
+    venv = args.tools_venv / "bin"
+    a, b = results["sets"]
+    s5cmd = _first_line([str(venv / "s5cmd"), "version"])
+    aws = _first_line([str(venv / "aws"), "--version"]).split(" Python")[0]
+    settings = results["settings"]
+    load = results["load_before"], results["load_after"]
+    return [
+        f"- **Date:** {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- **Machine:** `nproc` {_first_line(['nproc'])} ({_cpu()}), {_memory()} memory, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}",
+        f"- **Server:** moto {version('moto')} S3 server (`python -m moto.server`, threaded "
+        "werkzeug, objects in memory) on 127.0.0.1, a separate process on the same cores as "
+        "everything else",
+        f"- **Push:** the project's push engine ({_project_version()} of jobs/, shares/, "
+        "sharing_project/, catalogue/) through the real job path: the payload validated by "
+        "`shares.validation.LaunchSerializer`, `jobs.services.launch_job` for a dry run and "
+        f"then the push, django-q2 {version('django-q2')}'s ORM broker on a temporary SQLite "
+        f"database, and `manage.py qcluster` ({settings['workers']} workers) in its own "
+        f"processes. Default settings: PUSH_THREADS {settings['PUSH_THREADS']}, "
+        f"PUSH_BATCH_SIZE {settings['PUSH_BATCH_SIZE']}, PUSH_MULTIPART_THRESHOLD "
+        f"{settings['PUSH_MULTIPART_THRESHOLD'] / 2**30:g} GiB (so every object here is one "
+        f"CopyObject), django-q2 poll {settings['poll']} s; boto3 {version('boto3')}",
+        f"- **Tools:** s5cmd {s5cmd} (`s5cmd cp 's3://src/prefix/*' s3://dest/prefix/`) and "
+        f"{aws} (`aws s3 cp --recursive s3://src/prefix/ s3://dest/prefix/`), both copying "
+        "server-side, from `bench/requirements.txt` in `.venv-bench`, with their default "
+        "concurrency",
+        f"- **Data:** set A = {a.data.description} ({a.data.total_bytes / 2**20:.1f} MiB) and "
+        f"set B = {b.data.description} ({b.data.total_bytes / 2**20:.0f} MiB), each under one "
+        "workflow run's output prefix (`bench/datasets.py`)",
+        "- **Load:** the machine is shared; load average "
+        + ", ".join(f"{value:.2f}" for value in load[0])
+        + " at the start, "
+        + ", ".join(f"{value:.2f}" for value in load[1])
+        + " at the end",
+        "- **Method:** the push is timed from `launch_job` returning (the job is queued) to "
+        "the job's status SUCCEEDED, polling the database every 50 ms; its dry run and "
+        "`launch_job` itself (which copies the dry run's manifest) are not timed. A tool is "
+        f"timed as its process's wall-clock time. Best of {args.repeat} runs, the push, s5cmd "
+        "and aws interleaved; every run into a fresh destination prefix (so nothing is "
+        "skipped), then checked (the job SUCCEEDED with every object COPIED; every copy at "
+        "the destination with its size, and lims.csv; for the tools, every copy with its size) "
+        "and deleted. A new cluster's first push (20 small objects) is a warm-up, not timed",
+    ]
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+def _speed_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
+    header = "| tool |" + "".join(
+        f" set {s.name} s | set {s.name} objects/s | set {s.name} MiB/s |" for s in sets
+    )
+    lines = [header, "|---|" + "---:|" * 3 * len(sets)]
+    for key in timings[sets[0].name]:
+        row = f"| {timings[sets[0].name][key].tool} |"
+        for push_set in sets:
+            t = timings[push_set.name][key]
+            row += f" {t.best:.2f} | {t.files_per_second:,.0f} | {t.mib_per_second:,.1f} |"
+        lines.append(row)
+    lines += [
+        "",
+        "All runs (seconds): "
+        + "; ".join(
+            f"{t.tool}, set {s.name}: " + ", ".join(f"{run.seconds:.2f}" for run in t.runs)
+            for s in sets
+            for t in timings[s.name].values()
+        )
+        + ".",
+    ]
+    return lines
+
+
+def _cpu_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
+    header = "| tool |" + "".join(
+        f" set {s.name} wall s | client CPU s | server CPU s | others' CPU s |" for s in sets
+    )
+    lines = [header, "|---|" + "---:|" * 4 * len(sets)]
+    for key in timings[sets[0].name]:
+        row = f"| {timings[sets[0].name][key].tool} |"
+        for push_set in sets:
+            run = timings[push_set.name][key].best_run
+            row += (
+                f" {run.seconds:.2f} | {run.client_cpu:.2f} | {run.server_cpu:.2f} |"
+                f" {run.other_cpu:.2f} |"
+            )
+        lines.append(row)
+    own = max(run.own_cpu for s in sets for t in timings[s.name].values() for run in t.runs)
+    lines += ["", f"The benchmark's own process used at most {own:.2f} CPU-s during a run."]
+    return lines
+
+
+def ratio(timings: dict[str, Timing]) -> float:
+    """Push ÷ s5cmd in throughput: the inverse ratio of the best times."""
+    return timings["s5cmd"].best / timings["push"].best
+
+
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def expected_requests(objects: int) -> int:
+    """What docs/push.md describes for a push into an empty prefix: the write check (PUT,
+    DELETE), one listing to skip what is there (one page), a CopyObject per object, a listing
+    to verify (1,000 keys a page) and the PUT of lims.csv."""
+    return 2 + 1 + objects + max(1, math.ceil(objects / 1000)) + 1
+
+
+def _target_table(sets: list, timings: dict[str, dict[str, Timing]], requests: dict) -> list[str]:
+    lines = [
+        "| measure | set | value | target | |",
+        "|---|---|---:|---:|---|",
+    ]
+    for push_set in sets:
+        value = ratio(timings[push_set.name])
+        lines.append(
+            f"| push ÷ s5cmd, throughput | {push_set.name} | {value:.2f} | "
+            f"≥ {THROUGHPUT_TARGET} | {_met(value >= THROUGHPUT_TARGET)} |"
+        )
+    a = sets[0]
+    count = requests[a.name]
+    per_object = count.requests / count.objects
+    lines.append(
+        f"| S3 requests per object, push ({count.requests:,} for {count.objects:,}) | "
+        f"{a.name} | {per_object:.3f} | ≤ {REQUESTS_TARGET} | "
+        f"{_met(per_object <= REQUESTS_TARGET)} |"
+    )
+    others = "; ".join(
+        f"set {s.name}: {requests[s.name].requests:,} for {requests[s.name].objects:,} objects "
+        f"({requests[s.name].requests / requests[s.name].objects:.2f} each, "
+        f"{expected_requests(requests[s.name].objects):,} by docs/push.md's steps)"
+        for s in sets
+    )
+    lines += [
+        "",
+        "Requests counted by a proxy (`tests/fault_proxy.py`, no faults) between a separate "
+        "worker cluster and moto, from the push's launch to its end, the dry run excluded: "
+        f"{others}. The pushes through the proxy took "
+        + " and ".join(f"{requests[s.name].seconds:.2f} s (set {s.name})" for s in sets)
+        + " (the proxy opens one upstream connection a request); they are not in the timings.",
+    ]
+    return lines
+
+
+def _phase_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
+    best = {s.name: timings[s.name]["push"].best_run for s in sets}
+    lines = [
+        "The best push of each set, step by step, from the job's own records (its start and "
+        "end, its log lines) and django-q2's record of its batch task (when a worker took it).",
+        "",
+        "| step |" + "".join(f" set {s.name} s |" for s in sets),
+        "|---|" + "---:|" * len(sets),
+    ]
+    for i, (name, _) in enumerate(best[sets[0].name].phases):
+        lines.append(f"| {name} |" + "".join(f" {best[s.name].phases[i][1]:.2f} |" for s in sets))
+    lines.append("| total |" + "".join(f" {best[s.name].seconds:.2f} |" for s in sets))
+    return lines
+
+
+def variant_label(variant: str, settings: dict) -> str:
+    if variant:
+        return f"{variant.replace('=', ' ')}"
+    return (
+        f"defaults (PUSH_THREADS {settings['PUSH_THREADS']}, "
+        f"PUSH_BATCH_SIZE {settings['PUSH_BATCH_SIZE']})"
+    )
+
+
+def _variant_table(sets: list, variants: dict[str, dict[str, Timing]], settings: dict) -> list:
+    lines = [
+        "The push with other worker settings (set in the cluster's environment, one cluster "
+        "each), best of the same number of runs.",
+        "",
+        "| settings |"
+        + "".join(
+            f" set {s.name} s | set {s.name} objects/s | worker CPU s | server CPU s | copies s |"
+            for s in sets
+        ),
+        "|---|" + "---:|" * 5 * len(sets),
+    ]
+    for variant, by_set in variants.items():
+        row = f"| {variant_label(variant, settings)} |"
+        for push_set in sets:
+            t = by_set[push_set.name]
+            run = t.best_run
+            row += (
+                f" {t.best:.2f} | {t.files_per_second:,.0f} | {run.client_cpu:.2f} |"
+                f" {run.server_cpu:.2f} | {copy_seconds(run):.2f} |"
+            )
+        lines.append(row)
+    lines += [
+        "",
+        "All runs (seconds): "
+        + "; ".join(
+            f"{variant_label(variant, settings)}, set {name}: "
+            + ", ".join(f"{run.seconds:.2f}" for run in t.runs)
+            for variant, by_set in variants.items()
+            for name, t in by_set.items()
+        )
+        + ".",
+    ]
+    return lines
+
+
+def _profile_section(profile) -> list[str]:
+    lines = [
+        f"One more push of set A ({profile.push_seconds:.2f} s under the profiler, not in the "
+        f"timings) sampled by {profile.version} at 100 Hz with `--gil --nonblocking`: the "
+        "worker cluster's processes (`--subprocesses`) and the S3 server, each sample the "
+        "Python stack of the thread that holds that process's GIL, so this is the work that "
+        "cannot run in parallel within a process. Samples are grouped by their innermost frame "
+        "in a known library (py-spy was installed by hand, `pip install py-spy`; it is not in "
+        "`bench/requirements.txt`, and without it this part is left out).",
+        "",
+    ]
+    for which, title in (("cluster", "worker cluster"), ("server", "S3 server (moto)")):
+        counts = getattr(profile, which)
+        lines += [
+            f"| {title}: holding the GIL in | share of {sum(counts.values()):,} samples |",
+            "|---|---:|",
+            *(f"| {group} | {share:.0%} |" for group, share in profile.shares(which).items()),
+            "",
+        ]
+    if profile.errors:
+        lines.append("py-spy reported: " + "; ".join(profile.errors))
+    return lines
+
+
+# --- interpretation -----------------------------------------------------------------------------
+
+
+def phase(run: Run, index: int) -> float:
+    return run.phases[index][1]
+
+
+def copy_seconds(run: Run) -> float:
+    """The copies and their verify listing (from the batch task's start to 'Verified')."""
+    return phase(run, 3)
+
+
+def queue_seconds(run: Run) -> float:
+    """The two hand-overs through the broker: the job's task, then its batch's."""
+    return phase(run, 0) + phase(run, 2)
+
+
+def _interpretation(sets: list, results: dict) -> str:
+    timings: dict[str, dict[str, Timing]] = results["timings"]
+    requests = results["requests"]
+    a, b = sets
+    ta, tb = timings[a.name], timings[b.name]
+    count = requests[a.name]
+    per_object = count.requests / count.objects
+    expected = expected_requests(count.objects)
+    text = [
+        f"Targets: push ÷ s5cmd {ratio(ta):.2f} on set A "
+        f"({_met(ratio(ta) >= THROUGHPUT_TARGET).strip('*')}) and {ratio(tb):.2f} on set B "
+        f"({_met(ratio(tb) >= THROUGHPUT_TARGET).strip('*')}); {per_object:.3f} S3 requests per "
+        f"small object ({_met(per_object <= REQUESTS_TARGET).strip('*')}).",
+        f"The push of set A made {count.requests:,} requests for {count.objects:,} objects, "
+        + (
+            "exactly the steps docs/push.md describes: one CopyObject per object plus the "
+            "write check's PUT and DELETE, one listing to skip what is there, "
+            f"{max(1, math.ceil(count.objects / 1000))} pages of the verify listing and the "
+            "PUT of lims.csv."
+            if count.requests == expected
+            else f"{count.requests - expected:+,} against the {expected:,} that docs/push.md's "
+            "steps account for (one CopyObject per object, the write check's PUT and DELETE, "
+            "a listing to skip, a listing to verify, lims.csv)."
+        ),
+        *_time_sentences(a, ta, "A"),
+        *_time_sentences(b, tb, "B"),
+        *_limit_sentences(a, ta, results),
+        *_variant_sentences(a, results),
+        *_profile_sentences(results.get("profile")),
+        *_faster_sentences(sets, results),
+        _noise_sentence(sets, results),
+    ]
+    return " ".join(text)
+
+
+def _time_sentences(push_set, t: dict[str, Timing], name: str) -> list[str]:
+    run, s5cmd = t["push"].best_run, t["s5cmd"].best
+    queue, copies = queue_seconds(run), copy_seconds(run)
+    rest = run.seconds - queue - copies
+    poll = "each idle worker looks for work once a second (django-q2's `poll`, 1 s)"
+    out = [
+        f"Of the best set {name} push's {run.seconds:.2f} s, {queue:.2f} s "
+        f"({queue / run.seconds:.0%}) is two hand-overs through django-q2's ORM broker, the "
+        f"job's task and then its batch's ({phase(run, 0):.2f} s and {phase(run, 2):.2f} s; "
+        f"{poll}, so each costs up to about a second whatever the size of the push), "
+        f"{copies:.2f} s the copies and their verify listing, and {rest:.2f} s the checks "
+        "before copying, lims.csv and the job's end.",
+    ]
+    if copies <= s5cmd:
+        out.append(
+            f"The copy step alone is as fast as s5cmd or faster ({copies:.2f} s against "
+            f"{s5cmd:.2f} s for the whole of s5cmd's run): on set {name} the gap to s5cmd is "
+            "the job's machinery around the copies, not the copying."
+        )
+    else:
+        out.append(
+            f"The copy step alone takes {copies:.2f} s against {s5cmd:.2f} s for the whole of "
+            f"s5cmd's run ({s5cmd / copies:.2f} in throughput); the hand-overs and checks come "
+            "on top."
+        )
+    return out
+
+
+def _limit_sentences(a, ta: dict[str, Timing], results: dict) -> list[str]:
+    push, s5cmd, aws = ta["push"].best_run, ta["s5cmd"].best_run, ta["aws"].best_run
+    n = len(a.data.objects)
+    copies = copy_seconds(push)
+    server_share = push.server_cpu / copies
+    worker_share = push.client_cpu / copies
+    out = [
+        f"On set A, moto spent {push.server_cpu:.2f} s of CPU on the push "
+        f"({push.server_cpu / n * 1000:.2f} ms per copied object), {s5cmd.server_cpu:.2f} s on "
+        f"s5cmd's copies and {aws.server_cpu:.2f} s on the AWS CLI's: the server's cost per "
+        "CopyObject is the same whatever the client, and moto is one Python process, so it "
+        "uses at most one core for Python work however many requests arrive at once.",
+        f"Over the copy step ({copies:.2f} s) the server used {server_share:.2f} of a core and "
+        f"the worker cluster {worker_share:.2f} (all its processes, over the whole push);",
+    ]
+    if server_share >= 0.8:
+        out.append(
+            "the server is busy nearly all the time, so it is the limit here: a faster client "
+            "cannot copy faster than moto answers."
+        )
+    elif worker_share >= 0.8:
+        out.append(
+            "the worker is busy nearly all the time: the copying worker's Python work (its GIL) "
+            "is the limit here."
+        )
+    else:
+        out.append(
+            "neither is busy all the time, so the copy step waits on something else "
+            "(the two processes taking turns on the cores, round trips)."
+        )
+    return out
+
+
+def _variant_sentences(a, results: dict) -> list[str]:
+    variants: dict[str, dict[str, Timing]] = results["variants"]
+    settings = results["settings"]
+    threads = {
+        variant: by_set[a.name]
+        for variant, by_set in variants.items()
+        if not variant or variant.startswith("PUSH_THREADS=")
+    }
+    out = []
+    if len(threads) > 1:
+        best = {v: t.best for v, t in threads.items()}
+        low, high = min(best.values()), max(best.values())
+        values = sorted(
+            (int(v.split("=")[1]) if v else settings["PUSH_THREADS"], t.best)
+            for v, t in threads.items()
+        )
+        out.append(
+            "PUSH_THREADS "
+            + ", ".join(f"{n} ({s:.2f} s)" for n, s in values)
+            + " on set A: "
+            + (
+                "the same within the noise, as expected when the server is the limit."
+                if high / low < 1.1
+                else f"up to {high / low - 1:.0%} apart."
+            )
+        )
+    for variant, by_set in variants.items():
+        if variant.startswith("PUSH_BATCH_SIZE="):
+            t, default = by_set[a.name], variants[""][a.name]
+            change = default.best / t.best - 1
+            out.append(
+                f"With {variant.replace('=', ' ')} set A goes in two batches that the two "
+                f"workers copy at once: {t.best:.2f} s against {default.best:.2f} s "
+                f"({change:+.0%} in throughput; worker CPU {t.best_run.client_cpu:.2f} s, "
+                f"server CPU {t.best_run.server_cpu:.2f} s), "
+                + (
+                    "so one worker's GIL held the push back."
+                    if change > 0.1
+                    else "so a second copying process does not help: the worker's GIL is not "
+                    "the limit."
+                )
+            )
+    return out
+
+
+def _profile_sentences(profile) -> list[str]:
+    if profile is None:
+        return []
+
+    def top(which: str) -> str:
+        shares = list(profile.shares(which).items())[:3]
+        return ", ".join(f"{group} {share:.0%}" for group, share in shares)
+
+    return [
+        f"py-spy shows where the GIL-holding time goes: in the worker cluster {top('cluster')}; "
+        f"in moto {top('server')}."
+    ]
+
+
+def _faster_sentences(sets: list, results: dict) -> list[str]:
+    timings: dict[str, dict[str, Timing]] = results["timings"]
+    b = sets[1]
+    run = timings[b.name]["push"].best_run
+    queue = queue_seconds(run)
+    return [
+        "What would make it faster: nothing in the environment shortens the hand-overs "
+        "(`poll` is fixed at 1 s in `settings.Q_CLUSTER`), and PUSH_THREADS does not matter "
+        "against this server. Changes to the code, not made here: a shorter poll (django-q2's "
+        "own default is 0.2 s; every idle cluster then queries the database five times a "
+        "second), or copying the first batch in the job's own task instead of queueing it, "
+        "would each take up to a second off every push, which is most of the gap on set B "
+        f"(its hand-overs take {queue:.2f} s of {run.seconds:.2f} s). On real S3 a CopyObject "
+        "takes tens of milliseconds of round trip rather than moto's CPU, so there the "
+        "threads per batch and the number of workers, not the server, set the pace; this "
+        "loopback setup cannot show that.",
+    ]
+
+
+def _noise_sentence(sets: list, results: dict) -> str:
+    timings: dict[str, dict[str, Timing]] = results["timings"]
+    all_timings = [t for s in sets for t in timings[s.name].values()]
+    others = max(t.best_run.other_cpu for t in all_timings)
+    spread = max(max(r.seconds for r in t.runs) / t.best - 1 for t in all_timings)
+    busy = (
+        f"Other processes used up to {others:.2f} CPU-s during a best run"
+        if others >= 0.3
+        else f"Other processes were nearly idle during the best runs (at most {others:.2f} CPU-s)"
+    )
+    if len(all_timings[0].runs) > 1:
+        return f"{busy}; repeated runs differ by up to {spread:.0%} and only the best is compared."
+    return f"{busy}; with one run each there is no measure of the noise."
