@@ -223,7 +223,9 @@ Q_CLUSTER = {
     "retry": _q_timeout + 300,
     "max_attempts": 1,
     "catch_up": False,
-    "poll": 1,
+    # How long an idle cluster waits before it looks for tasks again: every hand-over through
+    # the queue waits up to this (django-q2's own default).
+    "poll": 0.2,
     "save_limit": 1000,
     "ack_failures": True,
     "label": "Background tasks",
