@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import resource
@@ -26,12 +27,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.datasets import BUCKET, KIB, MIB, DataSet
 from bench.download import machine_cpu, process_cpu
 from bench.environment import aws_environment
 from bench.push_cluster import Cluster
 from bench.server import Server, moto_server
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 ROOT = Path(__file__).resolve().parent.parent
 DEST_BUCKET = "dsm-bench-push"
@@ -42,7 +47,7 @@ PORTAL_RUN_IDS = {"A": "20240601abcdef01", "B": "20240601abcdef02", "W": "202406
 WARM_UP_OBJECTS = 20
 POLL_SECONDS = 0.05
 JOB_TIMEOUT = 900.0
-DEFAULT_VARIANTS = "PUSH_THREADS=8,PUSH_THREADS=32,PUSH_BATCH_SIZE=1000"
+DEFAULT_VARIANTS = "PUSH_THREADS=8,PUSH_THREADS=32,PUSH_BATCH_SIZE=1000,BENCH_Q_POLL=0.1"
 # Settings read from the environment that must not leak into the measured processes.
 _CLEARED = ("DSM_", "DJANGO_", "PUSH_", "Q_CLUSTER_", "DATABASE_", "S3_", "JOB_LEASE")
 
@@ -56,6 +61,7 @@ class PushSet:
 
     data: DataSet
     portal_run_id: str
+    settle: bool = False  # copy it once, untimed, before every timed run (see settle())
 
     @property
     def name(self) -> str:
@@ -147,7 +153,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variants",
         default=DEFAULT_VARIANTS,
         help="worker settings to push with besides the defaults (NAME=VALUE, comma-separated; "
-        "one cluster each; '' for none)",
+        "one cluster each; '' for none); BENCH_Q_POLL=SECONDS runs that cluster with "
+        "bench/push_settings.py, the project's settings with another django-q2 poll",
     )
     parser.add_argument("--py-spy", type=Path, help="py-spy to profile with (default: on PATH)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
@@ -205,7 +212,12 @@ def setup_django(endpoint: str, scratch: Path) -> dict[str, str]:
     """Point this process at a fresh SQLite database and the benchmark's S3 server, start
     Django, migrate; returns the environment for the worker clusters and the tools."""
     for name in list(os.environ):
-        if name.startswith(_CLEARED) or name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "DEBUG"):
+        if name.startswith(_CLEARED) or name in (
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "DEBUG",
+            "TIME_ZONE",
+        ):
             del os.environ[name]
     os.environ.pop("PRESIGN_AWS_PROFILE", None)
     data_dir = scratch / "dsm-data"
@@ -217,11 +229,13 @@ def setup_django(endpoint: str, scratch: Path) -> dict[str, str]:
             "SECRET_KEY": SECRET_KEY,
             "DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
             "DSM_DATA_DIR": str(data_dir),
+            "TIME_ZONE": "UTC",  # the clusters' log times, read by Cluster.task_taken
         }
     )
     import django
 
     django.setup()
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per queued task
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -229,14 +243,17 @@ def setup_django(endpoint: str, scratch: Path) -> dict[str, str]:
 
 
 def upload_sets(args: argparse.Namespace) -> list[PushSet]:
-    """Sets A and B with bench/datasets.py, and a small warm-up set."""
+    """Sets A and B, uploaded by bench/datasets.py."""
     from bench.datasets import large_set, small_set
 
     small = small_set(args.small_files)
     print(f"Set A: {small.description} uploaded.", flush=True)
     large = large_set(args.large_files, args.large_mib * MIB)
     print(f"Set B: {large.description} uploaded.", flush=True)
-    return [PushSet(small, PORTAL_RUN_IDS["A"]), PushSet(large, PORTAL_RUN_IDS["B"])]
+    return [
+        PushSet(small, PORTAL_RUN_IDS["A"]),
+        PushSet(large, PORTAL_RUN_IDS["B"], settle=True),
+    ]
 
 
 def upload_warm_up() -> PushSet:
@@ -252,7 +269,7 @@ def upload_warm_up() -> PushSet:
     return PushSet(data, PORTAL_RUN_IDS["W"])
 
 
-def create_catalogue(sets: list[PushSet]):
+def create_catalogue(sets: list[PushSet]) -> User:
     """A library, a workflow run per data set and an operator (staff, in "operators")."""
     from django.contrib.auth import get_user_model
 
@@ -282,14 +299,17 @@ class Bench:
     server: Server
     scratch: Path
     env: dict[str, str]
-    user: object
+    user: User
     sets: list[PushSet]
     warm_up: PushSet
     s5cmd: Path
     aws: Path
+    settle_cpu: list[float] = field(default_factory=list)  # moto's CPU s for each settle()
 
     def cluster(self, name: str, **settings_env: str) -> Cluster:
         env = self.env | {"Q_CLUSTER_WORKERS": "2"} | settings_env
+        if any(key.startswith("BENCH_") for key in settings_env):
+            env["DJANGO_SETTINGS_MODULE"] = "bench.push_settings"  # the experiment's settings
         return Cluster(name, env, self.scratch / f"cluster-{slug(name)}.log")
 
 
@@ -365,6 +385,7 @@ def measure(
     results["requests"] = count_requests(bench)
     results["load_after"] = os.getloadavg()
     results["settings"] = worker_settings()
+    results["settle_cpu"] = bench.settle_cpu
     return results
 
 
@@ -421,6 +442,7 @@ def push_once(
     `during` is entered after the dry run and left once the push has ended."""
     from jobs.services import launch_job
 
+    settle(bench, push_set)
     destination = f"s3://{DEST_BUCKET}/{slug(label)}-{uuid.uuid4().hex[:8]}/"
     config = push_config(push_set, destination)
     wait_for(launch_job(config, dryrun=True, user=bench.user), cluster)
@@ -433,7 +455,7 @@ def push_once(
         seconds = time.perf_counter() - start
         after = Snapshot.take(cluster.cpu, bench.server.pid)
     check_push(job, push_set, destination)
-    phases = push_phases(job, launched, launched + seconds)
+    phases = push_phases(job, cluster, launched, launched + seconds)
     remove_prefix(destination)
     return before.run_until(after, seconds, phases)
 
@@ -506,30 +528,21 @@ def remove_prefix(prefix: str) -> None:
         )
 
 
-def push_phases(job, launched: float, observed: float) -> list[tuple[str, float]]:
-    """The push's steps from the job's own records: its start and end, its log lines, and
-    django-q2's record of the batch tasks (when a worker took them)."""
-    from django_q.models import Task
-
+def push_phases(job, cluster: Cluster, launched: float, observed: float) -> list[tuple[str, float]]:
+    """The push's steps from the job's own records (its start and end, its log lines) and the
+    cluster's log line for the moment a worker took its first batch task (django-q2 records a
+    task's enqueueing and its end, not its start)."""
     job.refresh_from_db()
     lines = list(job.log_lines.order_by("at", "pk").values_list("message", "at"))
 
-    def first(prefix: str) -> tuple[str, float]:
+    def first(prefix: str) -> float:
         for message, at in lines:
             if message.startswith(prefix):
-                return message, at.timestamp()
+                return at.timestamp()
         raise RuntimeError(f"job {job.pk} has no log line starting {prefix!r}: {lines}")
 
-    copying_message, copying = first("Copying ")
-    _, verified = first("Verified the copies")
-    batches = int(re.search(r"in (\d+) batch", copying_message).group(1))
-    tasks = Task.objects.filter(name__startswith=f"push-{job.pk}-")
-    deadline = time.monotonic() + 15  # django-q2's monitor saves a task after it returns
-    while tasks.count() < batches and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
-    if tasks.count() < batches:
-        raise RuntimeError(f"job {job.pk}: {tasks.count()} of {batches} batch tasks recorded")
-    batch_start = min(task.started.timestamp() for task in tasks)
+    copying, verified = first("Copying "), first("Verified the copies")
+    batch_start = cluster.task_taken(f"push-{job.pk}-")
     started, finished = job.started_at.timestamp(), job.finished_at.timestamp()
     return [
         ("the job waits in the queue for a worker", started - launched),
@@ -539,6 +552,35 @@ def push_phases(job, launched: float, observed: float) -> list[tuple[str, float]
         ("lims.csv, its presigned link, the job's end", finished - verified),
         ("until the benchmark notices (it polls every 50 ms)", observed - finished),
     ]
+
+
+def settle(bench: Bench, push_set: PushSet) -> None:
+    """For a set of large objects: an untimed copy of it between buckets, from this process,
+    then deleted. moto's CPU for copying large objects is much higher for the first copy after
+    other work than for the next one, whatever the client, which would otherwise penalise
+    whichever run comes first; this puts every timed run of the set in the same state."""
+    if not push_set.settle:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.conf import settings
+
+    from sharing_project import s3
+
+    destination = f"s3://{DEST_BUCKET}/settle-{uuid.uuid4().hex[:8]}/"
+    options = s3.CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
+    before = process_cpu(bench.server.pid)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda item: s3.copy_object(
+                    push_set.data.uri(item), destination + item.relative_path, item.size, options
+                ),
+                push_set.data.objects,
+            )
+        )
+    bench.settle_cpu.append(process_cpu(bench.server.pid) - before)
+    remove_prefix(destination)
 
 
 # --- the other tools ----------------------------------------------------------------------------
@@ -575,6 +617,7 @@ def tool_once(
     bench: Bench, push_set: PushSet, name: str, command: Callable[[str], list[str]]
 ) -> Run:
     """One copy of the set between buckets by a tool, into a fresh prefix, checked."""
+    settle(bench, push_set)
     destination = f"s3://{DEST_BUCKET}/{name}-{push_set.name.lower()}-{uuid.uuid4().hex[:8]}/"
     before = Snapshot.take(children_cpu, bench.server.pid)
     start = time.perf_counter()

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
@@ -77,6 +80,25 @@ class Cluster:
             return self.log.read_text(errors="replace")[-characters:]
         except OSError:
             return "(no log)"
+
+    def task_taken(self, name_prefix: str, timeout: float = 5.0) -> float:
+        """When a worker took the first task whose name starts with `name_prefix` (a Unix
+        time), from django-q2's "processing" line in the cluster's log (UTC, as Django sets
+        TZ from TIME_ZONE)."""
+        pattern = re.compile(
+            r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO django-q .* processing "
+            + re.escape(name_prefix),
+            re.MULTILINE,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            found = pattern.findall(self.log.read_text(errors="replace"))
+            if found:
+                taken = min(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in found)
+                return taken.replace(tzinfo=UTC).timestamp()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no 'processing {name_prefix}' in {self.log}:\n{self.tail()}")
+            time.sleep(0.05)
 
     def cpu(self) -> float:
         """CPU seconds used so far by the cluster's processes (and children they reaped)."""

@@ -41,15 +41,25 @@ CLUSTER_RULES: Rules = [
     ("the project's push code", ("jobs/", "sharing_project/", "shares/")),
 ]
 SERVER_RULES: Rules = [
+    ("moto: find the backend for each request (moto/backends.py)", ("moto/backends.py",)),
     ("moto: S3 model (keys, copies, storage)", ("moto/s3/models.py", "tempfile.py")),
-    ("moto: request handling", ("moto/s3/responses.py", "moto/core/responses.py")),
-    ("moto: XML rendering (jinja2, xmltodict)", ("jinja2/", "xmltodict")),
+    (
+        "moto: parse the request, dispatch",
+        (
+            "moto/s3/responses.py",
+            "moto/core/responses.py",
+            "moto/core/request.py",
+            "moto/core/utils.py",
+            "moto/moto_server/",
+        ),
+    ),
+    ("moto: serialize the response", ("moto/core/serialize.py", "jinja2/", "xmltodict")),
     ("moto: other", ("moto/", "botocore/", "boto3/")),
     (
         "HTTP server (werkzeug, flask, socketserver)",
-        ("werkzeug/", "flask/", "socketserver.py", "http/server.py", "socket.py"),
+        ("werkzeug/", "flask/", "socketserver.py", "http/server.py", "socket.py", "selectors.py"),
     ),
-    ("threads", ("threading.py",)),
+    ("a thread per connection (threading)", ("threading.py",)),
 ]
 RULES = {"cluster": CLUSTER_RULES, "server": SERVER_RULES}
 OTHER = "other"
@@ -76,6 +86,7 @@ class Profile:
     """Samples by group, for the worker cluster and for the S3 server."""
 
     version: str
+    path: Path
     cluster: Counter = field(default_factory=Counter)
     server: Counter = field(default_factory=Counter)
     push_seconds: float = 0.0  # the profiled push, slower than an unprofiled one
@@ -143,7 +154,7 @@ class Recorder:
         version = subprocess.run(
             [str(self.py_spy), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        profile = Profile(version)
+        profile = Profile(version, self.py_spy)
         for name in self.targets:
             output = self.outputs[name]
             if not output.exists():
