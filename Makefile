@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format worker setup tools clean bench
+.PHONY: run test lint format worker setup tools clean bench bench-push
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -50,6 +50,10 @@ $(STAMP): requirements.txt
 # The download-script and presigning benchmark; writes docs/benchmarks.md (a few minutes).
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The push engine through the real job path (a worker cluster, SQLite) against s5cmd and aws.
+bench-push: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.push $(BENCH_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
