@@ -81,13 +81,14 @@ class Cluster:
         except OSError:
             return "(no log)"
 
-    def task_taken(self, name_prefix: str, timeout: float = 5.0) -> float:
-        """When a worker took the first task whose name starts with `name_prefix` (a Unix
-        time), from django-q2's "processing" line in the cluster's log (UTC, as Django sets
-        TZ from TIME_ZONE)."""
+    def task_taken(self, name: str, timeout: float = 1.0) -> float | None:
+        """When a worker took the task called `name` (a Unix time), from django-q2's
+        "processing" line in the cluster's log (UTC: Django sets TZ from TIME_ZONE); None if
+        no such line appears within `timeout` seconds."""
         pattern = re.compile(
             r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO django-q .* processing "
-            + re.escape(name_prefix),
+            + re.escape(name)
+            + " ",
             re.MULTILINE,
         )
         deadline = time.monotonic() + timeout
@@ -97,7 +98,7 @@ class Cluster:
                 taken = min(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f") for stamp in found)
                 return taken.replace(tzinfo=UTC).timestamp()
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no 'processing {name_prefix}' in {self.log}:\n{self.tail()}")
+                return None
             time.sleep(0.05)
 
     def cpu(self) -> float:
