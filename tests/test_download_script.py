@@ -255,6 +255,8 @@ def test_an_interrupted_download_resumes_where_it_stopped(tmp_path, target, file
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # Killed with SIGKILL, the script cannot remove its work folder: keep it in tmp_path.
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     partial = target / "big" / ".dsm-partial" / "reads.fastq.gz"
     deadline = time.monotonic() + 20
