@@ -16,16 +16,27 @@ test: setup tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The download-script tests run the generated script with bash and curl and check it with
-# shellcheck; on Debian as root they are installed, elsewhere the message says what to install.
+# shellcheck; the admin console's browser tests (tests/test_browser.py) drive Debian's chromium,
+# with fonts-liberation so that screenshots show text. On Debian as root the missing ones are
+# installed; elsewhere the message says what to install.
 tools:
-	@for tool in curl shellcheck; do \
-	  command -v $$tool >/dev/null 2>&1 && continue; \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool >/dev/null; \
-	  else \
-	    echo "make test needs $$tool: install it (Debian: apt-get install $$tool)"; exit 1; \
-	  fi; \
-	done
+	@missing=""; \
+	for tool in curl shellcheck; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if command -v dpkg-query >/dev/null 2>&1 && \
+	   ! dpkg-query -W -f '$${Status}' fonts-liberation 2>/dev/null | grep -q 'ok installed'; then \
+	  missing="$$missing fonts-liberation"; \
+	fi; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing$$missing..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "make test needs$$missing (chromium as /usr/bin/chromium, Debian's package);"; \
+	  echo "install as root: apt-get install$$missing"; exit 1; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check .
