@@ -1,44 +1,292 @@
-from django.contrib import admin
+"""The operator's console: the share form, the job table and the job page with its actions.
 
-from jobs.models import Job, JobLogLine, JobObject
+Jobs change only through the service functions the API calls (launch, abort, re-run, new
+links), with the same permissions: operators act, viewers look.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import EmptyPage, Page, Paginator
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from jobs.errors import DryRunRequired, LaunchRefused
+from jobs.forms import ShareForm
+from jobs.models import ACTIVE_STATUSES, Job, JobLogLine, JobObject
+from jobs.services import abort_job, launch_job, request_new_links, rerun_job
+
+LAUNCH = "jobs.launch_job"
+ABORT = "jobs.abort_job"
+OBJECTS_PER_PAGE = 50
+GROUPS_PER_PAGE = 25
+REFRESH_SECONDS = 2
 
 
-class JobLogLineInline(admin.TabularInline):
-    model = JobLogLine
-    fields = ["at", "level", "message"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+def status_badge(job: Job) -> str:
+    return format_html('<span class="status-badge status-{0}">{0}</span>', job.status)
+
+
+def progress_bar(job: Job) -> str:
+    return format_html(
+        '<div class="job-progress" title="{} of {} objects, {} of {} bytes">'
+        '<div class="job-progress-fill" style="width: {}%"></div>'
+        '<span class="job-progress-text">{}%</span></div>',
+        job.objects_done,
+        job.objects_total,
+        job.bytes_done,
+        job.bytes_total,
+        job.progress_percent,
+        job.progress_percent,
+    )
 
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    """Read-only: jobs change only through the service functions."""
-
     list_display = [
-        "id",
-        "status",
+        "short_id",
+        "badge",
+        "progress",
         "share_type",
         "dryrun",
         "destination",
-        "objects_total",
-        "bytes_total",
         "created_by",
         "created_at",
     ]
     list_filter = ["status", "share_type", "dryrun", "created_at"]
-    search_fields = ["id", "destination", "job_objects__library_id", "job_objects__portal_run_id"]
+    search_fields = ["destination", "job_objects__library_id", "job_objects__portal_run_id"]
+    search_help_text = "A job id, a destination, a library id or a portal run id."
     date_hierarchy = "created_at"
-    inlines = [JobLogLineInline]
+    list_select_related = ["created_by"]
+    list_per_page = 50
 
-    def has_add_permission(self, request):
+    class Media:
+        css = {"all": ["jobs/console.css"]}
+
+    @admin.display(description="job", ordering="id")
+    def short_id(self, job: Job) -> str:
+        return str(job.pk)[:8]
+
+    @admin.display(description="status", ordering="status")
+    def badge(self, job: Job) -> str:
+        return status_badge(job)
+
+    @admin.display(description="progress")
+    def progress(self, job: Job) -> str:
+        return progress_bar(job)
+
+    def get_search_results(self, request, queryset, search_term):
+        """A whole job id finds its job; anything else searches destinations and objects."""
+        try:
+            return queryset.filter(pk=uuid.UUID(search_term.strip())), False
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(LAUNCH)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    # --- the share form -----------------------------------------------------------------
+
+    def add_view(self, request: HttpRequest, form_url="", extra_context=None) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        refusal = None
+        if request.method == "POST":
+            form = ShareForm(request.POST)
+            if form.is_valid():
+                dryrun = "_launch" not in request.POST
+                try:
+                    job = launch_job(form.config, dryrun=dryrun, user=request.user)
+                except LaunchRefused as error:
+                    refusal = error
+                else:
+                    messages.success(request, f"{_kind(job).capitalize()} launched.")
+                    return HttpResponseRedirect(_job_url(job))
+        else:
+            form = ShareForm(initial=self._initial(request))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New share",
+            "opts": self.opts,
+            "form": form,
+            "refusal": refusal,
+            "offer_dry_run": isinstance(refusal, DryRunRequired),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/jobs/job/share_form.html", context)
+
+    def _initial(self, request: HttpRequest) -> dict:
+        """?from=<job id> fills the form with that job's configuration."""
+        try:
+            source = uuid.UUID(request.GET.get("from", ""))
+        except ValueError:
+            return {"shareType": "pull"}
+        job = Job.objects.select_related("share_request").filter(pk=source).first()
+        return ShareForm.initial_from(job.config) if job else {"shareType": "pull"}
+
+    # --- the job page -------------------------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        if request.method == "POST":
+            return self._act(request, job)
+        return TemplateResponse(
+            request, "admin/jobs/job/job_page.html", self._job_context(request, job)
+        )
+
+    def _job_context(self, request: HttpRequest, job: Job) -> dict:
+        objects = job.job_objects.all()
+        user = request.user
+        dry_run = getattr(job, "dry_run_record", None) if job.dryrun else None
+        return {
+            **self.admin_site.each_context(request),
+            "title": f"{_kind(job).capitalize()} {job.pk}",
+            "opts": self.opts,
+            "job": job,
+            "media": self.media,
+            "badge": status_badge(job),
+            "progress": progress_bar(job),
+            "active": job.status in ACTIVE_STATUSES,
+            "refresh_seconds": REFRESH_SECONDS,
+            "request_rows": _request_rows(job.config),
+            "request_json": json.dumps(job.config, indent=2, sort_keys=True),
+            "outputs": _outputs(job),
+            "links_expired": bool(job.links_expire_at and job.links_expire_at <= timezone.now()),
+            "totals": _totals(objects),
+            "fastq_page": _page(request, "fastqs", objects.fastq_groups(), GROUPS_PER_PAGE),
+            "run_page": _page(request, "runs", objects.portal_run_groups(), GROUPS_PER_PAGE),
+            "object_page": _page(request, "page", objects.order_by("position"), OBJECTS_PER_PAGE),
+            "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
+            "dry_run": dry_run,
+            "dry_run_usable": bool(
+                dry_run and job.share_request.valid_dry_runs().filter(pk=dry_run.pk).exists()
+            ),
+            "can_launch": user.has_perm(LAUNCH),
+            "can_abort": user.has_perm(ABORT) and not job.is_finished,
+            "can_launch_this": user.has_perm(LAUNCH) and job.dryrun and job.status == "SUCCEEDED",
+            "can_new_links": user.has_perm(LAUNCH) and job.links_renewable,
+            "edit_url": reverse("admin:jobs_job_add") + f"?from={job.pk}",
+        }
+
+    def _act(self, request: HttpRequest, job: Job) -> HttpResponse:
+        """The page's buttons: each calls one service function, as the API does."""
+        actions: dict[str, tuple[str, Callable[[], Job | None]]] = {
+            "_abort": (ABORT, lambda: abort_job(job, request.user)),
+            "_rerun": (LAUNCH, lambda: rerun_job(job, request.user)),
+            "_launch_this": (
+                LAUNCH,
+                lambda: launch_job(job.config, dryrun=False, user=request.user, reviewed=job),
+            ),
+            "_new_links": (LAUNCH, lambda: request_new_links(job, request.user)),
+        }
+        chosen = next((name for name in actions if name in request.POST), None)
+        if chosen is None:
+            return HttpResponseRedirect(_job_url(job))
+        permission, action = actions[chosen]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        try:
+            result = action()
+        except LaunchRefused as refusal:
+            messages.error(request, refusal.message)
+            return HttpResponseRedirect(_job_url(job))
+        if chosen == "_abort":
+            done = result.is_finished
+            messages.success(
+                request,
+                "Aborted."
+                if done
+                else "Abort requested: in-flight work "
+                "finishes and is recorded, nothing new starts.",
+            )
+        elif chosen == "_new_links":
+            messages.success(request, "New links are being made; they replace these shortly.")
+        else:
+            messages.success(request, f"{_kind(result).capitalize()} launched.")
+            return HttpResponseRedirect(_job_url(result))
+        return HttpResponseRedirect(_job_url(job))
+
+
+def _kind(job: Job) -> str:
+    return f"{job.share_type} dry run" if job.dryrun else job.share_type
+
+
+def _job_url(job: Job) -> str:
+    return reverse("admin:jobs_job_change", args=[job.pk])
+
+
+def _request_rows(config: dict) -> list[tuple[str, str]]:
+    """The configuration as label/value rows, leaving out what was not given."""
+    rows = []
+    for name, value in config.items():
+        if value in ([], "", None):
+            continue
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        rows.append((name, shown))
+    return rows
+
+
+def _outputs(job: Job) -> list[dict]:
+    links = [
+        ("limsCsv", "LIMS CSV", job.lims_csv_url, job.lims_csv_uri),
+        ("dataDownloadScript", "Download script", job.download_script_url, job.download_script_uri),
+    ]
+    return [
+        {"key": key, "label": label, "url": url, "s3_uri": uri, "expires_at": job.links_expire_at}
+        for key, label, url, uri in links
+        if url
+    ]
+
+
+def _totals(objects: QuerySet[JobObject]) -> dict:
+    archived = Q(archived=True)
+    totals = objects.aggregate(
+        count=Count("pk"),
+        total_bytes=Sum("size"),
+        archived_count=Count("pk", filter=archived),
+        archived_bytes=Sum("size", filter=archived),
+    )
+    by_status = dict(objects.values_list("status").annotate(n=Count("pk")).order_by())
+    labels = dict(JobObject.Status.choices)
+    totals["by_status"] = [(labels[status], n) for status, n in sorted(by_status.items())]
+    return totals
+
+
+def _page(request: HttpRequest, parameter: str, rows: QuerySet, per_page: int) -> Page:
+    """One page of rows; its previous/next links keep the other tables' pages."""
+    page = Paginator(rows, per_page).get_page(request.GET.get(parameter))
+    page.previous_url = _with(request, parameter, page.previous_page_number)
+    page.next_url = _with(request, parameter, page.next_page_number)
+    return page
+
+
+def _with(request: HttpRequest, parameter: str, number: Callable[[], int]) -> str:
+    query = request.GET.copy()
+    try:
+        query[parameter] = str(number())
+    except EmptyPage:
+        return ""
+    return f"?{query.urlencode()}"
 
 
 @admin.register(JobObject)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -22,7 +22,7 @@ from jobs.serializers import (
     SharedPortalRunSerializer,
     paginated,
 )
-from jobs.services import abort_job, launch_job
+from jobs.services import abort_job, launch_job, request_new_links, rerun_job
 from shares.validation import LaunchSerializer
 
 
@@ -75,29 +75,39 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
         return Response(body.data, status.HTTP_202_ACCEPTED)
 
+    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @action(detail=True, methods=["post"])
+    def rerun(self, request: Request, pk=None) -> Response:
+        """A new job of the same configuration (a push still needs a valid dry run)."""
+        try:
+            job = rerun_job(self.get_object(), request.user)
+        except LaunchRefused as refusal:
+            return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
+        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
+        return Response(body.data, status.HTTP_202_ACCEPTED, headers={"Location": body.data["url"]})
+
+    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @action(detail=True, methods=["post"], url_path="new-links")
+    def new_links(self, request: Request, pk=None) -> Response:
+        """Fresh presigned links, script and LIMS CSV for a pull that succeeded; the job's
+        outputs change once the worker has made them."""
+        job = self.get_object()
+        try:
+            request_new_links(job, request.user)
+        except LaunchRefused as refusal:
+            return Response({"detail": refusal.message}, refusal.status_code)
+        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
+        return Response(body.data, status.HTTP_202_ACCEPTED)
+
     @extend_schema(responses=paginated(SharedFastqSerializer))
     @action(detail=True, methods=["get"])
     def fastqs(self, request: Request, pk=None) -> Response:
-        rows = (
-            self._objects()
-            .filter(kind=JobObject.Kind.FASTQ)
-            .values("library_id", "instrument_run_id", "lane")
-            .annotate(object_count=Count("pk"), total_bytes=Sum("size"))
-            .order_by("instrument_run_id", "lane", "library_id")
-        )
-        return self._page(rows, SharedFastqSerializer)
+        return self._page(self._objects().fastq_groups(), SharedFastqSerializer)
 
     @extend_schema(responses=paginated(SharedPortalRunSerializer))
     @action(detail=True, methods=["get"], url_path="portal-run-ids")
     def portal_run_ids(self, request: Request, pk=None) -> Response:
-        rows = (
-            self._objects()
-            .filter(kind=JobObject.Kind.SECONDARY)
-            .values("portal_run_id", "workflow_name")
-            .annotate(object_count=Count("pk"), total_bytes=Sum("size"))
-            .order_by("portal_run_id")
-        )
-        return self._page(rows, SharedPortalRunSerializer)
+        return self._page(self._objects().portal_run_groups(), SharedPortalRunSerializer)
 
     @extend_schema(
         responses=paginated(JobObjectSerializer),

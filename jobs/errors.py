@@ -26,5 +26,9 @@ class JobAlreadyFinished(LaunchRefused):
     status_code = 409
 
 
+class LinksUnavailable(LaunchRefused):
+    status_code = 409
+
+
 class JobAborted(Exception):
     """Raised inside a job's work when an abort was requested; the runner ends it ABORTED."""

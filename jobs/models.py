@@ -101,6 +101,24 @@ class Job(models.Model):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def links_renewable(self) -> bool:
+        """A pull that succeeded can be given fresh links without resolving again."""
+        return (
+            self.share_type == ShareType.PULL
+            and not self.dryrun
+            and self.status == JobStatus.SUCCEEDED
+        )
+
+    @property
+    def progress_percent(self) -> float:
+        """Bytes done over bytes total; objects when the share holds no bytes."""
+        if self.bytes_total:
+            return round(100.0 * self.bytes_done / self.bytes_total, 1)
+        if self.objects_total:
+            return round(100.0 * self.objects_done / self.objects_total, 1)
+        return 0.0
+
+    @property
     def config(self) -> dict:
         return self.share_request.config
 
@@ -165,6 +183,26 @@ class Job(models.Model):
         JobLogLine.objects.create(job=self, level=level, message=message)
 
 
+class JobObjectQuerySet(models.QuerySet):
+    def fastq_groups(self) -> models.QuerySet:
+        """One row per library, instrument run and lane: object count and bytes."""
+        return (
+            self.filter(kind=JobObject.Kind.FASTQ)
+            .values("library_id", "instrument_run_id", "lane")
+            .annotate(object_count=models.Count("pk"), total_bytes=models.Sum("size"))
+            .order_by("instrument_run_id", "lane", "library_id")
+        )
+
+    def portal_run_groups(self) -> models.QuerySet:
+        """One row per portal run: its workflow, object count and bytes."""
+        return (
+            self.filter(kind=JobObject.Kind.SECONDARY)
+            .values("portal_run_id", "workflow_name")
+            .annotate(object_count=models.Count("pk"), total_bytes=models.Sum("size"))
+            .order_by("portal_run_id")
+        )
+
+
 class JobObject(models.Model):
     """One object of a job: where it comes from, where it goes, and what happened to it."""
 
@@ -198,6 +236,8 @@ class JobObject(models.Model):
     workflow_name = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
+
+    objects = JobObjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["job", "position"]

@@ -6,6 +6,8 @@ from rest_framework.permissions import BasePermission
 _REQUIRED = {
     "create": "jobs.launch_job",
     "abort": "jobs.abort_job",
+    "rerun": "jobs.launch_job",
+    "new_links": "jobs.launch_job",
 }
 
 

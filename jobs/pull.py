@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
 
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
-from jobs.manifest import record_manifest
+from jobs.manifest import manifest_entries, record_manifest
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ScriptEntry, render_download_script
-from shares.resolve import resolve
+from shares.resolve import ManifestEntry, resolve
 from sharing_project import s3
 from sharing_project.errors import SharingBucketMissing
 
+logger = logging.getLogger(__name__)
 PROGRESS_BATCH = 2000
 SCRIPT_NAME = "data-download.sh"
 LIMS_NAME = "lims.csv"
 
 
 def execute_pull(job: Job) -> None:
-    """Steps: resolve; refuse (or restore) archived objects; record the manifest; presign a
-    GET URL per object (saving progress in batches); write the LIMS CSV and the script to the
-    sharing bucket under pull/<job id>/; store presigned URLs of those two on the job."""
+    """Steps: resolve; refuse (or restore) archived objects; record the manifest; then
+    `publish_links`, saving progress as the links are signed."""
     job.log("Resolving the selection.")
     manifest = resolve(job.config)
     refuse_archived(manifest, defrost=job.config.get("defrostArchivedFastqs", False))
@@ -33,6 +35,37 @@ def execute_pull(job: Job) -> None:
         Job.objects.filter(pk=job.pk).update(
             objects_total=len(manifest), bytes_total=sum(e.size for e in manifest)
         )
+    publish_links(job, manifest, count_progress=True)
+    JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)
+
+
+def renew_links(job: Job) -> None:
+    """Fresh links for a finished pull, from the objects it recorded (nothing is resolved
+    again): new presigned URLs, a new script and LIMS CSV in place of the old ones."""
+    objects = job.job_objects.order_by("position").iterator(chunk_size=PROGRESS_BATCH)
+    manifest = manifest_entries(objects)
+    publish_links(job, manifest, count_progress=False)
+
+
+def renew_links_task(job_id: str) -> str:
+    """The worker's side of "new links": a failure is logged on the job, whose status (a
+    finished pull) does not change."""
+    job = Job.objects.select_related("share_request").filter(pk=job_id).first()
+    if job is None or not job.links_renewable:
+        return "SKIPPED"
+    try:
+        renew_links(job)
+    except Exception as error:
+        logger.exception("new links for job %s failed", job_id)
+        job.log(f"New links failed: {type(error).__name__}: {error}", level="ERROR")
+        return "FAILED"
+    return "RENEWED"
+
+
+def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bool) -> None:
+    """Steps: presign a GET URL per object (in batches, checking for an abort between them);
+    write the LIMS CSV and the script to the sharing bucket under pull/<job id>/; store
+    presigned URLs of those two on the job with their true expiry."""
     signer = s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
     if signer.warning:
         job.log(signer.warning, level="WARNING")
@@ -44,9 +77,9 @@ def execute_pull(job: Job) -> None:
             ScriptEntry(e.relative_path, link, e.size, e.etag)
             for e, link in zip(batch, links, strict=True)
         ]
-        job.add_progress(len(batch), sum(e.size for e in batch))
-        stop_if_aborted(job)
-    JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)
+        if count_progress:
+            job.add_progress(len(batch), sum(e.size for e in batch))
+            stop_if_aborted(job)
     job.log(f"Signed {len(entries)} download link(s).")
 
     if not s3.bucket_exists(settings.SHARING_BUCKET):

@@ -88,15 +88,12 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, job: Job) -> dict:
-        percent = 100.0 * job.bytes_done / job.bytes_total if job.bytes_total else 0.0
-        if job.bytes_total == 0 and job.objects_total:
-            percent = 100.0 * job.objects_done / job.objects_total
         return {
             "objectsDone": job.objects_done,
             "objectsTotal": job.objects_total,
             "bytesDone": job.bytes_done,
             "bytesTotal": job.bytes_total,
-            "percent": round(percent, 1),
+            "percent": job.progress_percent,
         }
 
     @extend_schema_field(ErrorSerializer(allow_null=True))

@@ -8,7 +8,7 @@ from functools import partial
 from django.db import transaction
 from django_q.tasks import async_task
 
-from jobs.errors import DryRunRequired, EngineUnavailable, JobAlreadyFinished
+from jobs.errors import DryRunRequired, EngineUnavailable, JobAlreadyFinished, LinksUnavailable
 from jobs.manifest import copy_manifest
 from jobs.models import Job, JobStatus, ShareType
 from jobs.runner import has_executor
@@ -17,18 +17,26 @@ from shares.models import ShareRequest
 logger = logging.getLogger(__name__)
 
 
-def launch_job(config: dict, *, dryrun: bool, user) -> Job:
+def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None) -> Job:
     """Save a job for a validated, normalised configuration and queue it once committed.
 
     Steps: find or create the share request (by fingerprint); for a push that is not a dry
-    run, require a successful dry run young enough (409 otherwise); refuse what no engine can
-    run yet (501); save the job; enqueue it on commit, so a worker never sees a job that is
-    not in the database.
+    run, require a successful dry run young enough (409 otherwise): `reviewed`, the dry run
+    the operator looked at, when given, else the newest; refuse what no engine can run yet
+    (501); save the job; enqueue it on commit, so a worker never sees a job that is not in
+    the database.
     """
     share_request = ShareRequest.for_config(config)
     source_dry_run = None
     if config["shareType"] == ShareType.PUSH and not dryrun:
-        source_dry_run = share_request.valid_dry_run()
+        valid = share_request.valid_dry_runs()
+        source_dry_run = (valid if reviewed is None else valid.filter(job=reviewed)).first()
+        if source_dry_run is None and reviewed is not None:
+            raise DryRunRequired(
+                f"Dry run {reviewed.pk} cannot vouch for this push: it did not succeed or is "
+                f"older than {_age()}. Run the dry run again, check its objects, then launch.",
+                fingerprint=share_request.fingerprint,
+            )
         if source_dry_run is None:
             raise DryRunRequired(
                 "This push has no successful dry run of the same configuration in the last "
@@ -69,6 +77,26 @@ def enqueue_job(job_id) -> None:
         Job.objects.get(pk=job_id).mark_failed("QueueError", f"Could not queue the job: {error}")
         return
     Job.objects.filter(pk=job_id).update(task_id=str(task_id))
+
+
+def rerun_job(job: Job, user) -> Job:
+    """A new job of the same configuration and kind (the dry-run gate applies to a push)."""
+    rerun = launch_job(job.config, dryrun=job.dryrun, user=user)
+    rerun.log(f"Re-run of job {job.pk}.")
+    return rerun
+
+
+def request_new_links(job: Job, user) -> None:
+    """Queue fresh presigned links, a new script and LIMS CSV for a pull that succeeded."""
+    if not job.links_renewable:
+        raise LinksUnavailable(
+            "New links are made only for a pull (not a dry run) that succeeded; this job is a "
+            f"{job.share_type}{' dry run' if job.dryrun else ''} that is {job.status}."
+        )
+    job.log(f"New links requested by {user.get_username()}.")
+    transaction.on_commit(
+        partial(async_task, "jobs.tasks.renew_links", str(job.pk), task_name=f"links-{job.pk}")
+    )
 
 
 def abort_job(job: Job, user) -> Job:

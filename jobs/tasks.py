@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import push
+from jobs import pull, push
 from jobs.runner import run_job as _run_job
 
 
@@ -17,3 +17,7 @@ def push_batch(job_id: str, first: int, last: int) -> str:
 def sweep() -> int:
     """Scheduled every minute: resume pushes whose worker died."""
     return push.sweep()
+
+
+def renew_links(job_id: str) -> str:
+    return pull.renew_links_task(job_id)

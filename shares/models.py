@@ -40,15 +40,18 @@ class ShareRequest(models.Model):
         )
         return share_request
 
-    def valid_dry_run(self) -> DryRun | None:
-        """The newest successful dry run still young enough to allow a push."""
+    def valid_dry_runs(self) -> models.QuerySet[DryRun]:
+        """Successful dry runs still young enough to allow a push, newest first."""
         oldest = timezone.now() - timedelta(seconds=settings.DRYRUN_MAX_AGE_SECONDS)
         return (
             self.dry_runs.filter(created_at__gte=oldest, job__status="SUCCEEDED")
             .select_related("job")
             .order_by("-created_at")
-            .first()
         )
+
+    def valid_dry_run(self) -> DryRun | None:
+        """The newest successful dry run still young enough to allow a push."""
+        return self.valid_dry_runs().first()
 
 
 class DryRun(models.Model):

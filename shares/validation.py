@@ -54,14 +54,27 @@ class LaunchSerializer(serializers.Serializer):
     subjectIdList = IdListField(ids.validate_subject_id)
     individualIdList = IdListField(ids.validate_individual_id)
     projectIdList = IdListField(ids.validate_project_id)
-    dataTypeList = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+    dataTypeList = serializers.ListField(
+        child=serializers.CharField(),
+        allow_empty=False,
+        error_messages={
+            "required": "This field is required: Fastq and/or SecondaryAnalysis.",
+            "empty": "This list may not be empty: choose Fastq and/or SecondaryAnalysis.",
+        },
+    )
     defrostArchivedFastqs = serializers.BooleanField(default=False)
     secondaryAnalysisWorkflowList = serializers.ListField(
         child=serializers.CharField(), required=False, default=list
     )
     portalRunIdList = IdListField(ids.validate_portal_run_id)
     portalRunIdExclusionList = IdListField(ids.validate_portal_run_id)
-    shareType = serializers.ChoiceField(choices=["push", "pull"])
+    shareType = serializers.ChoiceField(
+        choices=["push", "pull"],
+        error_messages={
+            "required": "This field is required: push (copy to a destination) or pull (links).",
+            "invalid_choice": '"{input}" is not a valid choice; use push or pull.',
+        },
+    )
     shareDestination = serializers.CharField(
         required=False, allow_blank=True, default="", trim_whitespace=True
     )
