@@ -58,7 +58,7 @@ class JobAdmin(admin.ModelAdmin):
         "badge",
         "progress",
         "share_type",
-        "dryrun",
+        "is_dry_run",
         "destination",
         "created_by",
         "created_at",
@@ -80,6 +80,13 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def badge(self, job: Job) -> str:
         return status_badge(job)
+
+    @admin.display(description="dry run", boolean=True, ordering="dryrun")
+    def is_dry_run(self, job: Job) -> bool:
+        return job.dryrun
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
 
     @admin.display(description="progress")
     def progress(self, job: Job) -> str:

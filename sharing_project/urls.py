@@ -16,6 +16,10 @@ class OptionalSlashRouter(SimpleRouter):
         self.trailing_slash = "/?"
 
 
+admin.site.site_header = "Data Sharing Manager"
+admin.site.site_title = "Data Sharing Manager"
+admin.site.index_title = "Operator's console"
+
 router = OptionalSlashRouter()
 router.register("libraries", LibraryViewSet, basename="library")
 router.register("fastqs", FastqViewSet, basename="fastq")
