@@ -1,0 +1,384 @@
+"""What the operator's commands (`share`, `job_status`, `abort_job`) share: option names, who
+runs them, the job as the API shows it, waiting, and the text they print.
+
+The rules themselves live elsewhere: a launch is validated by `shares.validation` and made by
+`jobs.services`, exactly as the API does it; this module only translates between options and
+the launch contract, and between a job and lines of text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.management.base import CommandError, OutputWrapper
+from django.db.models import Count
+
+from jobs.models import Job, JobObject, JobStatus
+from jobs.serializers import JobObjectSerializer, JobSerializer
+
+USER_ENV = "DSM_CLI_USER"
+
+# option (without its dashes) -> launch field; each may be repeated and takes comma lists
+LIST_OPTIONS: dict[str, str] = {
+    "library-id": "libraryIdList",
+    "subject-id": "subjectIdList",
+    "individual-id": "individualIdList",
+    "project-id": "projectIdList",
+    "instrument-run-id": "instrumentRunIdList",
+    "portal-run-id": "portalRunIdList",
+    "exclude-portal-run-id": "portalRunIdExclusionList",
+    "workflow": "secondaryAnalysisWorkflowList",
+    "data-type": "dataTypeList",
+}
+OTHER_OPTIONS: dict[str, str] = {
+    "share-type": "shareType",
+    "share-destination": "shareDestination",
+    "defrost-archived-fastqs": "defrostArchivedFastqs",
+    "dryrun": "dryrun",
+}
+FIELD_OPTIONS: dict[str, str] = {
+    field: f"--{option}" for option, field in (LIST_OPTIONS | OTHER_OPTIONS).items()
+}
+# Field names inside messages ("Cannot be used with libraryIdList") become option names too.
+_FIELD_NAME = re.compile(r"\b(" + "|".join(sorted(FIELD_OPTIONS, key=len, reverse=True)) + r")\b")
+
+FINISHED_BADLY = (JobStatus.FAILED, JobStatus.ABORTED)
+
+
+def dest(option: str) -> str:
+    """The argparse destination of an option: `library-id` -> `library_id`."""
+    return option.replace("-", "_")
+
+
+def split_values(values: Iterable[str] | None) -> list[str]:
+    """`--x A,B --x C` arrives as ["A,B", "C"] and means [A, B, C]; blanks are dropped."""
+    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+
+
+def launch_payload(options: dict[str, Any]) -> dict[str, Any]:
+    """The launch request the options describe, in the API's field names.
+
+    Lists not given are left out, so the serializer applies its own defaults and says
+    "This field is required." for a missing --data-type, as the API would.
+    """
+    payload: dict[str, Any] = {}
+    for option, field in LIST_OPTIONS.items():
+        values = split_values(options.get(dest(option)))
+        if values:
+            payload[field] = values
+    for option, field in OTHER_OPTIONS.items():
+        value = options.get(dest(option))
+        if value is not None:
+            payload[field] = value
+    return payload
+
+
+def option_errors(errors: dict[str, Any]) -> str:
+    """The serializer's {field: [messages]} as lines that name options, not fields."""
+    lines = []
+    for field, messages in errors.items():
+        for message in _flatten(messages):
+            text = _FIELD_NAME.sub(lambda match: FIELD_OPTIONS[match.group(1)], str(message))
+            option = FIELD_OPTIONS.get(field)
+            lines.append(f"{option}: {text}" if option else text)
+    return "\n".join(lines)
+
+
+def _flatten(messages: Any) -> list[str]:
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flatten(value)]
+    if isinstance(messages, list | tuple):
+        return [m for value in messages for m in _flatten(value)]
+    return [str(messages)]
+
+
+# --- who runs the command -------------------------------------------------------------------
+
+
+def acting_user(username: str | None, permission: str, doing: str) -> AbstractBaseUser:
+    """The active user named by --user (or DSM_CLI_USER) who holds `permission`.
+
+    The same permission the API checks, granted by the operators group
+    (sharing_project.roles); `doing` completes "may not ..." in the refusal.
+    """
+    username = username or os.environ.get(USER_ENV, "")
+    if not username:
+        raise CommandError(
+            f"Say who you are: pass --user USERNAME (or set {USER_ENV}); the user must be in "
+            "the operators group."
+        )
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None or not user.is_active:
+        state = "does not exist" if user is None else "is not active"
+        raise CommandError(
+            f"User {username!r} {state}; ask an administrator for an active account in the "
+            "operators group."
+        )
+    if not user.has_perm(permission):
+        raise CommandError(
+            f"User {username!r} may not {doing}: only operators may; ask for the operators group."
+        )
+    return user
+
+
+# --- the job as the API shows it ------------------------------------------------------------
+
+
+def parse_job_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text.strip())
+    except ValueError:
+        raise CommandError(
+            f"{text!r} is not a job id; a job id is a UUID such as "
+            "6769bef8-06d7-4af4-bfaf-922f3d95ec8b."
+        ) from None
+
+
+def get_job(text: str) -> Job:
+    """The job with this id, or a CommandError that names the id."""
+    job_id = parse_job_id(text)
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise CommandError(f"No job with id {text!r}; list jobs at /api/v1/jobs or in the admin.")
+    return job
+
+
+def job_body(job: Job) -> dict[str, Any]:
+    """The job exactly as `GET /api/v1/jobs/{id}` shows it, except that `url` is a path:
+    a command has no request to tell it the server's host."""
+    job = (
+        Job.objects.select_related("share_request", "created_by", "source_dry_run")
+        .prefetch_related("log_lines")
+        .get(pk=job.pk)
+    )
+    return JobSerializer(job, context={"request": None}).data
+
+
+def object_items(job: Job) -> list[dict[str, Any]]:
+    """Every object of the job, in manifest order, as the items of `GET .../objects`."""
+    rows = JobObject.objects.filter(job=job).order_by("position")
+    return JobObjectSerializer(rows, many=True).data
+
+
+def shared_counts(job: Job) -> dict[str, Any]:
+    """How many fastq list rows, portal runs and objects the job shares, objects by status."""
+    objects = JobObject.objects.filter(job=job)
+    fastqs = objects.filter(kind=JobObject.Kind.FASTQ)
+    by_status = objects.values("status").annotate(n=Count("pk")).order_by("status")
+    return {
+        "fastqRows": fastqs.values("library_id", "instrument_run_id", "lane").distinct().count(),
+        "portalRuns": objects.filter(kind=JobObject.Kind.SECONDARY)
+        .values("portal_run_id")
+        .distinct()
+        .count(),
+        "objects": objects.count(),
+        "byStatus": {row["status"]: row["n"] for row in by_status},
+    }
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# --- waiting and the progress bar -----------------------------------------------------------
+
+
+def progress_of(job: Job) -> dict[str, Any]:
+    """The job's progress, computed as the API computes it."""
+    return JobSerializer().get_progress(job)
+
+
+def human_bytes(size: int) -> str:
+    """`7483` -> `7.3 KiB`."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def progress_text(status: str, progress: dict[str, Any], width: int = 30) -> str:
+    """`[#######-----]  25.0%  7/28 objects  1.8 KiB/7.3 KiB  RUNNING`"""
+    filled = round(width * min(progress["percent"], 100.0) / 100)
+    bar = "#" * filled + "-" * (width - filled)
+    return (
+        f"[{bar}] {progress['percent']:5.1f}%  "
+        f"{progress['objectsDone']}/{progress['objectsTotal']} objects  "
+        f"{human_bytes(progress['bytesDone'])}/{human_bytes(progress['bytesTotal'])}  {status}"
+    )
+
+
+class ProgressBar:
+    """Progress on a command's stderr: redrawn in place on a terminal, else a line per change."""
+
+    def __init__(self, out: OutputWrapper):
+        self.out = out
+        self.tty = out.isatty()
+        self.last = ""
+        self.width = 0
+
+    def show(self, job: Job) -> None:
+        text = progress_text(job.status, progress_of(job))
+        if text == self.last:
+            return
+        if self.tty:
+            # Pad over the previous text, which may have been longer.
+            self._write("\r" + text.ljust(self.width))
+        else:
+            self._write(text + "\n")
+        self.last, self.width = text, max(self.width, len(text))
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        # Not the error style Django gives stderr on a terminal: this is not an error.
+        self.out.write(text, style_func=_plain, ending="")
+        self.out.flush()
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def wait_for(
+    job: Job,
+    interval: float,
+    on_change: Callable[[Job], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Job:
+    """Re-read the job every `interval` seconds until it has ended; `on_change` sees each read."""
+    while True:
+        job.refresh_from_db()
+        on_change(job)
+        if job.is_finished:
+            return job
+        sleep(interval)
+
+
+def follow(job: Job, interval: float, stderr: OutputWrapper) -> Job:
+    """`--wait`: poll the job to its end with a progress bar on stderr. Ctrl-C stops the
+    waiting, not the job, and says how to pick it up again (exit code 130, as for SIGINT)."""
+    bar = ProgressBar(stderr)
+    try:
+        return wait_for(job, interval, bar.show)
+    except KeyboardInterrupt:
+        raise CommandError(
+            f"Stopped waiting; job {job.pk} goes on. Follow it again with: "
+            f"{follow_hint(job.pk)} --wait",
+            returncode=130,
+        ) from None
+    finally:
+        bar.close()
+
+
+def failure_message(job: Job) -> str:
+    if job.status == JobStatus.ABORTED:
+        return f"Job {job.pk} ended ABORTED; nothing more will be shared."
+    return f"Job {job.pk} ended {job.status}: {job.error_type}: {job.error_message}"
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return seconds
+
+
+# --- summaries ------------------------------------------------------------------------------
+
+OUTPUT_LABELS = {"limsCsv": "LIMS CSV", "dataDownloadScript": "Download script"}
+LABEL_WIDTH = len("Download script: ")
+
+
+def follow_hint(job_id: Any) -> str:
+    return f"python manage.py job_status {job_id}"
+
+
+def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) -> list[str]:
+    """A job as a few labelled lines; with `counts` (the status report), also its times,
+    progress, what it shares, its outputs, warnings and error."""
+    rows = [
+        ("Job", str(body["id"])),
+        ("Status", body["status"] + (" (abort requested)" if body["abortRequested"] else "")),
+        ("Share type", body["shareType"]),
+        ("Dry run", "yes" if body["dryrun"] else "no"),
+        ("Destination", body["destination"] or "none (a pull shares presigned links)"),
+        ("Launched", f"by {body['launchedBy']} at {body['createdAt']}"),
+    ]
+    if body["dryRunJobId"]:
+        rows.append(("Sends dry run", str(body["dryRunJobId"])))
+    if counts is not None:
+        rows.append(("Started", body["startedAt"] or "not yet"))
+        rows.append(("Finished", body["finishedAt"] or "not yet"))
+        rows.append(("Progress", progress_text(body["status"], body["progress"])))
+        by_status = ", ".join(f"{n} {status}" for status, n in counts["byStatus"].items())
+        rows.append(
+            (
+                "Shares",
+                f"{counts['objects']} object(s) ({by_status or 'none listed yet'}), "
+                f"{counts['fastqRows']} fastq list row(s), {counts['portalRuns']} portal run(s)",
+            )
+        )
+        for name, link in (body["outputs"] or {}).items():
+            label = OUTPUT_LABELS.get(name, name)
+            rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))
+        rows.extend(("Warning", warning) for warning in body["warnings"])
+        if body["error"]:
+            error = body["error"]
+            rows.append(("Error", f"{error['type']}: {error['message']}"))
+    if body["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
+        rows.append(("Follow it", f"{follow_hint(body['id'])} --wait"))
+    if counts is None:
+        rows.append(("Status report", follow_hint(body["id"])))
+    else:
+        rows.append(("Objects", f"{follow_hint(body['id'])} --objects"))
+    return _labelled(rows)
+
+
+def _labelled(rows: list[tuple[str, str]]) -> list[str]:
+    width = max(LABEL_WIDTH, *(len(label) + 2 for label, _ in rows))
+    lines = []
+    for label, value in rows:
+        first, *rest = value.split("\n")
+        lines.append(f"{label + ':':<{width}}{first}")
+        lines.extend(" " * width + line for line in rest)
+    return lines
+
+
+def object_lines(items: list[dict[str, Any]]) -> list[str]:
+    """A table of the job's objects: status, size, relative path, destination."""
+    if not items:
+        return ["No objects listed yet."]
+    status_width = max(len("STATUS"), *(len(item["status"]) for item in items))
+    size_width = max(len("SIZE"), *(len(str(item["size"])) for item in items))
+    path_width = max(len("RELATIVE PATH"), *(len(item["relativePath"]) for item in items))
+    lines = [
+        f"{'STATUS':<{status_width}}  {'SIZE':>{size_width}}  "
+        f"{'RELATIVE PATH':<{path_width}}  DESTINATION"
+    ]
+    for item in items:
+        lines.append(
+            f"{item['status']:<{status_width}}  {item['size']:>{size_width}}  "
+            f"{item['relativePath']:<{path_width}}  {item['destinationUri'] or '-'}".rstrip()
+        )
+    total = sum(item["size"] for item in items)
+    lines.append(f"{len(items)} object(s), {total} bytes ({human_bytes(total)}).")
+    return lines
