@@ -18,6 +18,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 from rest_framework.test import APIClient
 
+from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job
 from sharing_project import s3
 from tests.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
@@ -99,6 +100,9 @@ def test_operator_dry_runs_then_launches_a_pull(
     snap(page, "pull-01-login")
 
     open_share_form(page)
+    workflow = page.locator('input[name="secondaryAnalysisWorkflowList"][value="tumor-normal"]')
+    expect(workflow).to_have_count(1)
+    expect(page.locator('input[name="defrostArchivedFastqs"][type="checkbox"]')).to_have_count(1)
     fill_share(
         page,
         ids={"projectIdList": "CUP"},
@@ -111,6 +115,7 @@ def test_operator_dry_runs_then_launches_a_pull(
     wait_for_status(page, "SUCCEEDED")
     dry_run = job_on_page(page)
     assert dry_run.dryrun
+    expect(page.locator("#job-progress")).to_be_visible()
     snap(page, "pull-03-dry-run")
 
     rows = page.locator("table#objects tr.object-row")
@@ -154,6 +159,25 @@ def test_operator_dry_runs_then_launches_a_pull(
     expect(page.locator("span.status-badge")).to_have_count(2)
     expect(page.locator(".job-progress")).to_have_count(2)
     snap(page, "pull-07-jobs-list")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_marks_archived_objects(page: Page, live_server, operator: User, demo) -> None:
+    dry_run = api_launch(
+        operator,
+        libraryIdList=[ARCHIVED_LIBRARY],
+        dataTypeList=["Fastq"],
+        shareType="pull",
+        dryrun=True,
+    )
+
+    login(page, live_server.url, operator.username, PASSWORD)
+    page.goto(f"/admin/jobs/job/{dry_run['id']}/change/")
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "SUCCEEDED")
+    archived = page.locator("table#objects tr.object-row.archived")
+    expect(archived.first).to_be_visible()
+    expect(archived.first).to_contain_text(ARCHIVED_LIBRARY)
+    snap(page, "archived-dry-run")
 
 
 @pytest.mark.django_db(transaction=True)
