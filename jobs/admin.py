@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.forms import ShareForm
 from jobs.models import ACTIVE_STATUSES, Job, JobLogLine, JobObject
-from jobs.services import abort_job, launch_job, request_new_links, rerun_job
+from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
 
 LAUNCH = "jobs.launch_job"
 ABORT = "jobs.abort_job"
@@ -57,11 +57,9 @@ class JobAdmin(admin.ModelAdmin):
         "short_id",
         "badge",
         "progress",
-        "share_type",
-        "is_dry_run",
+        "kind",
         "destination",
-        "created_by",
-        "created_at",
+        "launched",
     ]
     list_filter = ["status", "share_type", "dryrun", "created_at"]
     search_fields = ["destination", "job_objects__library_id", "job_objects__portal_run_id"]
@@ -81,9 +79,14 @@ class JobAdmin(admin.ModelAdmin):
     def badge(self, job: Job) -> str:
         return status_badge(job)
 
-    @admin.display(description="dry run", boolean=True, ordering="dryrun")
-    def is_dry_run(self, job: Job) -> bool:
-        return job.dryrun
+    @admin.display(description="share", ordering="share_type")
+    def kind(self, job: Job) -> str:
+        return _kind(job)
+
+    @admin.display(description="launched", ordering="created_at")
+    def launched(self, job: Job) -> str:
+        when = timezone.localtime(job.created_at).strftime("%Y-%m-%d %H:%M")
+        return f"{job.created_by.get_username()}, {when}"
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
@@ -134,6 +137,7 @@ class JobAdmin(admin.ModelAdmin):
             "form": form,
             "refusal": refusal,
             "offer_dry_run": isinstance(refusal, DryRunRequired),
+            "dry_run_age": dry_run_age(),
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/jobs/job/share_form.html", context)
@@ -185,6 +189,11 @@ class JobAdmin(admin.ModelAdmin):
             "object_page": _page(request, "page", objects.order_by("position"), OBJECTS_PER_PAGE),
             "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
             "dry_run": dry_run,
+            "archived_blocks": bool(
+                job.dryrun
+                and not job.config.get("defrostArchivedFastqs")
+                and objects.filter(archived=True).exists()
+            ),
             "dry_run_usable": bool(
                 dry_run and job.share_request.valid_dry_runs().filter(pk=dry_run.pk).exists()
             ),

@@ -34,13 +34,14 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
         if source_dry_run is None and reviewed is not None:
             raise DryRunRequired(
                 f"Dry run {reviewed.pk} cannot vouch for this push: it did not succeed or is "
-                f"older than {_age()}. Run the dry run again, check its objects, then launch.",
+                f"older than {dry_run_age()}. Run the dry run again, check its objects, then "
+                "launch.",
                 fingerprint=share_request.fingerprint,
             )
         if source_dry_run is None:
             raise DryRunRequired(
                 "This push has no successful dry run of the same configuration in the last "
-                f'{_age()}; launch it with "dryrun": true, check the objects it lists, then '
+                f'{dry_run_age()}; launch it with "dryrun": true, check the objects it lists, then '
                 "launch it again without dryrun.",
                 fingerprint=share_request.fingerprint,
             )
@@ -113,7 +114,8 @@ def abort_job(job: Job, user) -> Job:
     return job
 
 
-def _age() -> str:
+def dry_run_age() -> str:
+    """How long a dry run vouches for a push, for messages."""
     from django.conf import settings
 
     seconds = settings.DRYRUN_MAX_AGE_SECONDS

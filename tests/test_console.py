@@ -215,7 +215,7 @@ def test_a_push_without_a_dry_run_is_refused_and_the_dry_run_is_offered(submit, 
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="refusal"' in page
-    assert "no successful dry run" in page
+    assert "only after a dry run of exactly this configuration" in page
     refusal = page.split('id="refusal"')[1].split("</div>")[0]
     assert 'name="_dryrun"' in refusal
     assert not Job.objects.exists()
