@@ -19,6 +19,8 @@ class OptionalSlashRouter(SimpleRouter):
 admin.site.site_header = "Data Sharing Manager"
 admin.site.site_title = "Data Sharing Manager"
 admin.site.index_title = "Operator's console"
+# The job table and job page need the width more than a second copy of the index.
+admin.site.enable_nav_sidebar = False
 
 router = OptionalSlashRouter()
 router.register("libraries", LibraryViewSet, basename="library")
