@@ -71,46 +71,70 @@ def execute_push(job: Job) -> str | None:
     """The job's first task: checks, skip what is there already, then queue the batches."""
     job.renew_lease(settings.JOB_LEASE_SECONDS)
     target = target_for(job.destination)
-    check_writable(job, target)
+    marker = check_writable(job, target)
+    # The marker is written: the destination takes writes. Its removal, the archive check's
+    # HEADs and the skip listing now run side by side; nothing is copied before all three
+    # are done (a marker that cannot be removed still fails the job before any copy).
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
-    refuse_archived(
-        manifest_entries(_with_archive_state(pending)),
-        defrost=job.config.get("defrostArchivedFastqs", False),
-    )
-    skipped = skip_identical(job, target)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        removed = pool.submit(remove_marker, job, target, marker)
+        listing = pool.submit(target.existing)
+        candidates = _with_archive_state(pending)
+        removed.result()
+        job.log(f"{job.destination} is writable.")
+        refuse_archived(
+            manifest_entries(candidates), defrost=job.config.get("defrostArchivedFastqs", False)
+        )
+        skipped = skip_identical(job, target, listing.result())
     if skipped:
         job.log(f"{skipped} object(s) already at the destination, identical: skipped.")
     save_progress(job)
     return dispatch(job)
 
 
-def check_writable(job: Job, target: Target) -> None:
-    """Write and remove a small marker at the destination before copying anything."""
+WRITE_CHECK_REASONS = {
+    "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
+    "s3:DeleteObject on it",
+    "NoSuchBucket": "the bucket does not exist",
+    "AllAccessDisabled": "access to the bucket is disabled",
+}
+
+
+def check_writable(job: Job, target: Target) -> str:
+    """Write a small marker at the destination before copying anything; return its URI
+    (`remove_marker` removes it)."""
     try:
-        marker = target.put(
+        return target.put(
             f".dsm-write-check-{job.pk}",
             b"Data Sharing Manager write check; safe to delete.\n",
             "text/plain",
         )
+    except Exception as error:
+        raise _not_writable(job, error) from None
+
+
+def remove_marker(job: Job, target: Target, marker: str) -> None:
+    """Remove the write check's marker (S3 only, no database: it runs in a thread)."""
+    try:
         target.delete(marker)
     except Exception as error:
-        code = s3.error_code(error)
-        reason = {
-            "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
-            "s3:DeleteObject on it",
-            "NoSuchBucket": "the bucket does not exist",
-            "AllAccessDisabled": "access to the bucket is disabled",
-        }.get(code, f"{type(error).__name__}: {error}")
-        raise DestinationNotWritable(
-            f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
-            {"destination": job.destination, "code": code},
-        ) from None
-    job.log(f"{job.destination} is writable.")
+        raise _not_writable(job, error) from None
+
+
+def _not_writable(job: Job, error: Exception) -> DestinationNotWritable:
+    code = s3.error_code(error)
+    reason = WRITE_CHECK_REASONS.get(code, f"{type(error).__name__}: {error}")
+    return DestinationNotWritable(
+        f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
+        {"destination": job.destination, "code": code},
+    )
 
 
 def _with_archive_state(objects) -> list[JobObject]:
     """The objects, with `archived` refreshed by a HEAD of those in an archivable class."""
     candidates = list(objects.filter(storage_class__in=s3.ARCHIVABLE_STORAGE_CLASSES))
+    if not candidates:
+        return candidates
     with ThreadPoolExecutor(max_workers=8) as pool:
         for item, archived in zip(
             candidates, pool.map(lambda o: s3.is_archived(o.source_uri), candidates), strict=True
@@ -119,11 +143,14 @@ def _with_archive_state(objects) -> list[JobObject]:
     return candidates
 
 
-def skip_identical(job: Job, target: Target) -> int:
+def skip_identical(
+    job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None
+) -> int:
     """Mark SKIPPED the PENDING objects already at the destination with the same size and
     ETag (size alone where the destination's ETags are not MD5s), found by one listing of
-    the destination, not one HEAD per object."""
-    existing = target.existing()
+    the destination (`existing`, else made now), not one HEAD per object."""
+    if existing is None:
+        existing = target.existing()
     identical = [
         pk
         for pk, uri, size, etag in JobObject.objects.filter(
@@ -310,31 +337,40 @@ def finalize(job: Job) -> str | None:
     """Verify, write lims.csv, end the job; only one caller gets past the first line."""
     if not job.start_finalizing():
         return CONTINUES
-    save_progress(job)
     if job.abort_was_requested():
+        save_progress(job)
         return None  # the runner ends it ABORTED; what was copied is recorded
     target = target_for(job.destination)
-    verify(job, target)
-    failed = list(
-        JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).values(
-            "relative_path", "error"
-        )[:100]
-    )
-    if failed:
-        raise CopyFailed(
-            f"{JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).count()} "
-            "object(s) could not be copied or verified; the others were. Launch the push again "
-            "to retry them (what is already there is skipped).",
-            {"objects": failed},
+    # The verification listing and the link signer (S3 work, no database) are made in
+    # threads while this one reads the lims.csv rows; lims.csv is written once the copies
+    # are verified.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listing = pool.submit(target.existing)
+        signer = pool.submit(target.presigner)
+        lims_csv = render_lims_csv(lims_rows(job)).encode()
+        verify(job, target, listing.result())
+        failed = list(
+            JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).values(
+                "relative_path", "error"
+            )[:100]
         )
-    write_lims_csv(job, target)
+        if failed:
+            raise CopyFailed(
+                f"{JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).count()} "
+                "object(s) could not be copied or verified; the others were. Launch the push "
+                "again to retry them (what is already there is skipped).",
+                {"objects": failed},
+            )
+        write_lims_csv(job, target, lims_csv, signer.result())
     return None
 
 
-def verify(job: Job, target: Target) -> None:
-    """Compare every copied object with one listing of the destination: size always, ETag
-    where both are single-part MD5s (a copy in parts has an ETag of its own)."""
-    existing = target.existing()
+def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None) -> None:
+    """Compare every copied object with one listing of the destination (`existing`, else made
+    now): size always, ETag where both are single-part MD5s (a copy in parts has an ETag of
+    its own)."""
+    if existing is None:
+        existing = target.existing()
     for item in JobObject.objects.filter(job=job, status=JobObject.Status.COPIED).iterator():
         found = existing.get(item.destination_uri)
         problem = ""
@@ -352,9 +388,13 @@ def verify(job: Job, target: Target) -> None:
     job.log("Verified the copies against the destination.")
 
 
-def write_lims_csv(job: Job, target: Target) -> None:
-    uri = target.put("lims.csv", render_lims_csv(lims_rows(job)).encode(), "text/csv")
-    signer = target.presigner()
+def write_lims_csv(
+    job: Job, target: Target, body: bytes | None = None, signer: s3.Presigner | None = None
+) -> None:
+    if body is None:
+        body = render_lims_csv(lims_rows(job)).encode()
+    uri = target.put("lims.csv", body, "text/csv")
+    signer = signer or target.presigner()
     Job.objects.filter(pk=job.pk).update(
         lims_csv_uri=uri,
         lims_csv_url=signer.url(target.link_uri(uri)),

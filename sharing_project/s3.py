@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
@@ -253,11 +254,22 @@ class Presigner:
         return signed
 
 
+@functools.cache
+def _data_loader():
+    """botocore's loader of service models (read-only JSON, cached inside it), shared by the
+    signing sessions: a new session would otherwise read and parse the S3 model again, about
+    50 ms each time."""
+    return botocore.session.Session().get_component("data_loader")
+
+
 def presigner(lifetime_seconds: int) -> Presigner:
     """A signer on PRESIGN_AWS_PROFILE (a dedicated identity for week-long links) or the
-    default credentials, frozen now so that every URL is signed by the same credentials."""
+    default credentials, frozen now so that every URL is signed by the same credentials.
+    A new session each time, so that credentials are resolved afresh (profiles, the
+    environment); only the service models are shared."""
     lifetime_seconds = min(lifetime_seconds, settings.PRESIGNED_URL_MAX_LIFETIME_SECONDS)
-    session = boto3.session.Session(profile_name=settings.PRESIGN_AWS_PROFILE)
+    session = botocore.session.Session(profile=settings.PRESIGN_AWS_PROFILE)
+    session.register_component("data_loader", _data_loader())
     credentials = session.get_credentials()
     if credentials is None:
         raise RuntimeError("No AWS credentials to sign download links with.")
@@ -284,7 +296,7 @@ def presigner(lifetime_seconds: int) -> Presigner:
                 f"the links are taken to last until {expires_at:%Y-%m-%d %H:%M} UTC. Set "
                 "PRESIGN_AWS_PROFILE to a dedicated signing identity for week-long links."
             )
-    signing_client = session.client(
+    signing_client = session.create_client(
         "s3",
         endpoint_url=settings.AWS_ENDPOINT_URL,
         region_name=settings.AWS_REGION,
