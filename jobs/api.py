@@ -50,7 +50,6 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             202: JobSerializer,
             400: OpenApiResponse(description="A field is wrong; the body names it."),
             409: RefusalSerializer,
-            501: RefusalSerializer,
         },
     )
     def create(self, request: Request) -> Response:

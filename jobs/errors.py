@@ -18,10 +18,6 @@ class DryRunRequired(LaunchRefused):
     status_code = 409
 
 
-class EngineUnavailable(LaunchRefused):
-    status_code = 501
-
-
 class JobAlreadyFinished(LaunchRefused):
     status_code = 409
 

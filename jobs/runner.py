@@ -31,10 +31,6 @@ def _executors() -> dict[tuple[str, bool], Executor]:
     }
 
 
-def has_executor(share_type: str, dryrun: bool) -> bool:
-    return (share_type, dryrun) in _executors()
-
-
 def run_job(job_id: str) -> str:
     """Run one job to its end; safe to call twice (a finished or taken job is left alone)."""
     job = Job.objects.select_related("share_request").filter(pk=job_id).first()
@@ -79,4 +75,4 @@ def stop_if_aborted(job: Job) -> None:
         raise JobAborted
 
 
-__all__ = ["CONTINUES", "JobStatus", "execute", "has_executor", "run_job", "stop_if_aborted"]
+__all__ = ["CONTINUES", "JobStatus", "execute", "run_job", "stop_if_aborted"]

@@ -8,11 +8,10 @@ from functools import partial
 from django.db import transaction
 from django_q.tasks import async_task
 
-from jobs.errors import DryRunRequired, EngineUnavailable, JobAlreadyFinished, LinksUnavailable
+from jobs.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
 from jobs.manifest import copy_manifest
 from jobs.models import Job, JobStatus, ShareType
-from jobs.runner import has_executor
-from shares.models import ShareRequest
+from shares.models import DryRun, ShareRequest, fingerprint_of
 
 logger = logging.getLogger(__name__)
 
@@ -20,40 +19,35 @@ logger = logging.getLogger(__name__)
 def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None) -> Job:
     """Save a job for a validated, normalised configuration and queue it once committed.
 
-    Steps: find or create the share request (by fingerprint); for a push that is not a dry
-    run, require a successful dry run young enough (409 otherwise): `reviewed`, the dry run
-    the operator looked at, when given, else the newest; refuse what no engine can run yet
-    (501); save the job; enqueue it on commit, so a worker never sees a job that is not in
-    the database.
+    Steps: for a push that is not a dry run, require a successful dry run young enough (409
+    otherwise): `reviewed`, the dry run the operator looked at, when given, else the newest;
+    then, in one transaction, find or create the share request (by fingerprint) and save the
+    job; enqueue it on commit, so a worker never sees a job that is not in the database. A
+    refused launch writes nothing.
     """
-    share_request = ShareRequest.for_config(config)
+    fingerprint = fingerprint_of(config)
+    known = ShareRequest.objects.filter(fingerprint=fingerprint).first()
     source_dry_run = None
     if config["shareType"] == ShareType.PUSH and not dryrun:
-        valid = share_request.valid_dry_runs()
+        valid = known.valid_dry_runs() if known else DryRun.objects.none()
         source_dry_run = (valid if reviewed is None else valid.filter(job=reviewed)).first()
         if source_dry_run is None and reviewed is not None:
             raise DryRunRequired(
                 f"Dry run {reviewed.pk} cannot vouch for this push: it did not succeed or is "
                 f"older than {dry_run_age()}. Run the dry run again, check its objects, then "
                 "launch.",
-                fingerprint=share_request.fingerprint,
+                fingerprint=fingerprint,
             )
         if source_dry_run is None:
             raise DryRunRequired(
                 "This push has no successful dry run of the same configuration in the last "
                 f'{dry_run_age()}; launch it with "dryrun": true, check the objects it lists, then '
                 "launch it again without dryrun.",
-                fingerprint=share_request.fingerprint,
+                fingerprint=fingerprint,
             )
-    if not has_executor(config["shareType"], dryrun):
-        raise EngineUnavailable(
-            f"Sharing by {config['shareType']} is not available in this version yet (its dry "
-            "run is). Nothing was queued.",
-            fingerprint=share_request.fingerprint,
-        )
     with transaction.atomic():
         job = Job.objects.create(
-            share_request=share_request,
+            share_request=known or ShareRequest.for_config(config),
             share_type=config["shareType"],
             dryrun=dryrun,
             destination=config.get("shareDestination", ""),

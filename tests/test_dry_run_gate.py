@@ -26,8 +26,16 @@ def test_push_without_dry_run_is_refused_with_what_to_run(launch, demo):
     assert response.status_code == 409
     body = response.json()
     assert '"dryrun": true' in body["detail"]
-    assert body["fingerprint"] == ShareRequest.objects.get().fingerprint
+    assert len(body["fingerprint"]) == 64
     assert not Job.objects.exists()
+
+
+def test_a_refused_push_writes_nothing(launch, demo):
+    """A refused launch used to leave its ShareRequest behind."""
+    assert launch(**PUSH).status_code == 409
+    assert not ShareRequest.objects.exists()
+    dry = launch(**PUSH, dryrun=True).json()
+    assert dry["fingerprint"] == launch(**PUSH).json()["fingerprint"]
 
 
 def test_push_passes_the_gate_after_a_dry_run_of_the_same_configuration(launch, demo):
@@ -67,7 +75,7 @@ def test_a_changed_field_needs_its_own_dry_run(launch, demo, change):
     response = launch(**(PUSH | change))
     assert response.status_code == 409
     assert response.json()["fingerprint"] != dry_run_fingerprint
-    assert ShareRequest.objects.count() == 2
+    assert ShareRequest.objects.count() == 1
 
 
 def test_an_expired_dry_run_no_longer_counts(launch, demo, settings):
