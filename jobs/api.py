@@ -25,6 +25,12 @@ from jobs.serializers import (
 from jobs.services import abort_job, launch_job, request_new_links, rerun_job
 from shares.validation import LaunchSerializer
 
+# The job's own listings are paginated by hand (_page), so the schema is told of the parameters.
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="page number, from 1"),
+    OpenApiParameter("pageSize", int, description="rows a page (default 100, at most 1000)"),
+]
+
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Job.objects.select_related(
@@ -98,12 +104,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
         return Response(body.data, status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=paginated(SharedFastqSerializer))
+    @extend_schema(responses=paginated(SharedFastqSerializer), parameters=PAGE_PARAMETERS)
     @action(detail=True, methods=["get"])
     def fastqs(self, request: Request, pk=None) -> Response:
         return self._page(self._objects().fastq_groups(), SharedFastqSerializer)
 
-    @extend_schema(responses=paginated(SharedPortalRunSerializer))
+    @extend_schema(responses=paginated(SharedPortalRunSerializer), parameters=PAGE_PARAMETERS)
     @action(detail=True, methods=["get"], url_path="portal-run-ids")
     def portal_run_ids(self, request: Request, pk=None) -> Response:
         return self._page(self._objects().portal_run_groups(), SharedPortalRunSerializer)
@@ -111,8 +117,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(
         responses=paginated(JobObjectSerializer),
         parameters=[
-            OpenApiParameter(name, description=f"only objects with this {name}")
-            for name in JobObjectFilter.base_filters
+            *PAGE_PARAMETERS,
+            *(
+                OpenApiParameter(name, description=f"only objects with this {name}")
+                for name in JobObjectFilter.base_filters
+            ),
         ],
     )
     @action(detail=True, methods=["get"])
