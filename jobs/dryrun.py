@@ -8,13 +8,15 @@ from jobs.manifest import record_manifest
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from shares.models import DryRun
-from shares.resolve import ManifestEntry, resolve
+from shares.resolve import ManifestEntry, precedence_notes, resolve
 
 
 def execute_dry_run(job: Job) -> None:
     """Steps: resolve (catalogue and S3 listings); stop if aborted; write the manifest as the
     job's objects with totals; warn about archived objects; record the DryRun for the gate."""
     job.log("Resolving the selection.")
+    for note in precedence_notes(job.config):
+        job.log(note, level="WARNING")
     manifest = resolve(job.config)
     stop_if_aborted(job)
     with transaction.atomic():

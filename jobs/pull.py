@@ -13,7 +13,7 @@ from jobs.manifest import manifest_entries, record_manifest
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ScriptEntry, render_download_script
-from shares.resolve import ManifestEntry, resolve
+from shares.resolve import ManifestEntry, precedence_notes, resolve
 from sharing_project import s3
 from sharing_project.errors import SharingBucketMissing
 
@@ -27,6 +27,8 @@ def execute_pull(job: Job) -> None:
     """Steps: resolve; refuse (or restore) archived objects; record the manifest; then
     `publish_links`, saving progress as the links are signed."""
     job.log("Resolving the selection.")
+    for note in precedence_notes(job.config):
+        job.log(note, level="WARNING")
     manifest = resolve(job.config)
     refuse_archived(manifest, defrost=job.config.get("defrostArchivedFastqs", False))
     stop_if_aborted(job)

@@ -113,6 +113,29 @@ def select(config: dict) -> Selection:
     return Selection(fastqs, runs)
 
 
+def precedence_notes(config: dict) -> list[str]:
+    """What a configuration asks for that portalRunIdList overrides, said out loud: the
+    contract lets portalRunIdList take precedence, which should never pass unnoticed."""
+    if SECONDARY not in config.get("dataTypeList", []) or not config.get("portalRunIdList"):
+        return []
+    notes = []
+    if config.get("secondaryAnalysisWorkflowList"):
+        notes.append(
+            "secondaryAnalysisWorkflowList is not used: portalRunIdList names exactly the "
+            "workflow runs to share."
+        )
+    if config.get("portalRunIdExclusionList"):
+        notes.append("portalRunIdExclusionList is not used: portalRunIdList takes precedence.")
+    given = [name for name in METADATA_LISTS if config.get(name)]
+    if given:
+        fastqs = " (it still selects the fastqs)" if FASTQ in config["dataTypeList"] else ""
+        notes.append(
+            f"{given[0]} does not narrow the secondary analysis{fastqs}: portalRunIdList "
+            "names exactly the workflow runs to share."
+        )
+    return notes
+
+
 def resolve(config: dict) -> list[ManifestEntry]:
     """Every object a configuration shares, de-duplicated, safe, in a stable order.
 

@@ -247,3 +247,20 @@ def test_a_user_with_the_launch_permission_may_launch(launch, demo):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=automation).key}")
     assert launch(client, **DRY_PULL).status_code == 202
+
+
+def test_a_dry_run_warns_what_portal_run_ids_override(launch, demo, operator_client):
+    run = WorkflowRun.objects.filter(status=WorkflowRun.Status.SUCCEEDED).first()
+    response = launch(
+        libraryIdList=["L2400001"],
+        dataTypeList=["Fastq", "SecondaryAnalysis"],
+        secondaryAnalysisWorkflowList=["umccrise"],
+        portalRunIdList=[run.portal_run_id],
+        shareType="pull",
+        dryrun=True,
+    )
+    warnings = operator_client.get(response.json()["url"]).json()["warnings"]
+    assert any("secondaryAnalysisWorkflowList is not used" in w for w in warnings)
+    assert any("libraryIdList does not narrow the secondary analysis" in w for w in warnings)
+    plain = launch(**DRY_PULL).json()
+    assert operator_client.get(plain["url"]).json()["warnings"] == []
