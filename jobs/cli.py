@@ -308,6 +308,17 @@ OUTPUT_LABELS = {"limsCsv": "LIMS CSV", "dataDownloadScript": "Download script"}
 LABEL_WIDTH = len("Download script: ")
 
 
+def add_interval_option(parser: argparse.ArgumentParser) -> None:
+    """--interval, for the commands that --wait."""
+    parser.add_argument(
+        "--interval",
+        type=positive_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often --wait looks at the job (default 2)",
+    )
+
+
 def follow_hint(job_id: Any) -> str:
     return f"python manage.py job_status {job_id}"
 

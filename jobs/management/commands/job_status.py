@@ -24,13 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait", action="store_true", help="follow the job to its end (progress on stderr)"
         )
-        parser.add_argument(
-            "--interval",
-            type=cli.positive_seconds,
-            default=2.0,
-            metavar="SECONDS",
-            help="how often --wait looks at the job (default 2)",
-        )
+        cli.add_interval_option(parser)
 
     def handle(self, *args, job_id: str, **options):
         job = cli.get_job(job_id)

@@ -59,13 +59,7 @@ class Command(BaseCommand):
             action="store_true",
             help="follow the job to its end (progress on stderr); exit 1 if it FAILED or ABORTED",
         )
-        parser.add_argument(
-            "--interval",
-            type=cli.positive_seconds,
-            default=2.0,
-            metavar="SECONDS",
-            help="how often --wait looks at the job (default 2)",
-        )
+        cli.add_interval_option(parser)
 
     def handle(self, *args, **options):
         user = cli.acting_user(options["user"], "jobs.launch_job", "launch or abort shares")
