@@ -49,6 +49,10 @@ class UnsafeObjectKey(ResolutionError):
     error_type = "UnsafeObjectKey"
 
 
+class MissingSourceObjects(ResolutionError):
+    error_type = "MissingSourceObjects"
+
+
 class DuplicateRelativePath(ResolutionError):
     error_type = "DuplicateRelativePath"
 
@@ -139,12 +143,14 @@ def precedence_notes(config: dict) -> list[str]:
 def resolve(config: dict) -> list[ManifestEntry]:
     """Every object a configuration shares, de-duplicated, safe, in a stable order.
 
-    Steps: select the catalogue rows; turn fastq rows into their R1/R2 objects; list each
-    workflow run's output prefix in S3 (in parallel); refuse unsafe or colliding paths; mark
-    archived objects that are not restored.
+    Steps: select the catalogue rows; turn fastq rows into their R1/R2 objects and confirm
+    them in S3; list each workflow run's output prefix in S3 (in parallel); refuse unsafe or
+    colliding paths; mark archived objects that are not restored.
     """
     selection = select(config)
-    entries = [entry for fastq in selection.fastqs for entry in _fastq_entries(fastq)]
+    entries = _confirm_in_s3(
+        [entry for fastq in selection.fastqs for entry in _fastq_entries(fastq)]
+    )
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
         for run_entries in pool.map(_workflow_run_entries, selection.workflow_runs):
             entries.extend(run_entries)
@@ -172,6 +178,32 @@ def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
             lane=fastq.lane,
         )
         for uri, size, etag, storage_class in reads
+    ]
+
+
+def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
+    """The catalogue's fastq objects as S3 has them now: one listing per folder (in parallel,
+    not one HEAD per object); an object that has gone fails the resolution, naming it, and
+    one replaced since the import is shared with its current size, ETag and storage class."""
+    folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
+    with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
+        listings = pool.map(lambda folder: list(s3.list_objects(folder)), folders)
+        live = {item.uri: item for listing in listings for item in listing}
+    missing = [entry.source_uri for entry in entries if entry.source_uri not in live]
+    if missing:
+        raise MissingSourceObjects(
+            f"{len(missing)} fastq object(s) in the catalogue are no longer in S3 (first: "
+            f"{missing[0]}); re-import the catalogue, or leave their libraries or runs out.",
+            {"objects": missing[:100]},
+        )
+    return [
+        replace(
+            entry,
+            size=live[entry.source_uri].size,
+            etag=live[entry.source_uri].etag,
+            storage_class=live[entry.source_uri].storage_class,
+        )
+        for entry in entries
     ]
 
 

@@ -3,6 +3,8 @@ real S3 listings."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -10,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from catalogue.demo import ARCHIVED_LIBRARY, RUN_A, RUN_B
 from catalogue.models import Fastq, Library, WorkflowRun
-from shares.resolve import UnsafeObjectKey, resolve, unsafe_reason
+from shares.resolve import MissingSourceObjects, UnsafeObjectKey, resolve, unsafe_reason
 from shares.validation import LaunchSerializer
 from sharing_project import s3 as s3_api
 
@@ -189,6 +191,25 @@ def test_archived_fastq_is_marked_until_restored(fresh_demo, s3):
     assert not any(e.archived for e in resolve(config(libraryIdList=[ARCHIVED_LIBRARY])))
 
 
+def test_a_fastq_gone_from_s3_fails_the_resolution_naming_it(fresh_demo, s3):
+    fastq = Fastq.objects.filter(library__library_id="L2400001").first()
+    s3_api.delete_object(fastq.r2_uri)
+    with pytest.raises(MissingSourceObjects) as error:
+        resolve(config(libraryIdList=["L2400001"]))
+    assert error.value.details["objects"] == [fastq.r2_uri]
+    assert "no longer in S3" in str(error.value)
+
+
+def test_a_fastq_replaced_since_the_import_is_shared_as_it_is_now(fresh_demo, s3):
+    fastq = Fastq.objects.filter(library__library_id="L2400001").first()
+    s3_api.put_object(fastq.r1_uri, b"re-uploaded, longer than before" * 40)
+    live = s3_api.head_object(fastq.r1_uri)
+    entry = next(
+        e for e in resolve(config(libraryIdList=["L2400001"])) if e.source_uri == fastq.r1_uri
+    )
+    assert (entry.size, entry.etag) == (live.size, live.etag) != (fastq.r1_size, fastq.r1_etag)
+
+
 HOSTILE_BUT_SAFE = [
     "$(touch CANARY).txt",
     "`touch CANARY`.txt",
@@ -242,7 +263,18 @@ def test_control_characters_anywhere_make_a_path_unsafe(path):
 
 
 def make_libraries(count: int) -> list[str]:
+    """Libraries with one fastq each, in one S3 folder (resolution confirms them there)."""
     ids = [f"L25{n:05d}" for n in range(count)]
+    s3_api.ensure_bucket(settings.DEMO_BUCKET)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(
+            pool.map(
+                lambda i: s3_api.put_object(
+                    f"s3://{settings.DEMO_BUCKET}/bulk/{i}_R1.fastq.gz", b"x"
+                ),
+                ids,
+            )
+        )
     Library.objects.bulk_create(Library(library_id=i, type="WGS") for i in ids)
     libraries = Library.objects.filter(library_id__in=ids)
     Fastq.objects.bulk_create(
@@ -270,6 +302,6 @@ def queries_for(library_ids: list[str]) -> tuple[int, int]:
     return len(validating), len(resolving)
 
 
-def test_query_count_does_not_grow_with_the_number_of_libraries(db):
+def test_query_count_does_not_grow_with_the_number_of_libraries(db, s3):
     ids = make_libraries(500)
     assert queries_for(ids[:10]) == queries_for(ids)
