@@ -670,16 +670,24 @@ def _faster_sentences(sets: list, results: dict) -> list[str]:
     found = _variant(results, "BENCH_Q_POLL=")
     if found is not None:
         variant, by_set = found
+        seconds = float(variant.split("=", 1)[1])
         outcomes = "; ".join(
             f"set {s.name} {timings[s.name]['s5cmd'].best / by_set[s.name].best:.2f} "
             f"({_word(timings[s.name]['s5cmd'].best / by_set[s.name].best >= THROUGHPUT_TARGET)})"
             for s in sets
         )
-        out.append(
-            f"A shorter poll ({variant.split('=', 1)[1]} s, above) cuts the wait in the queue; "
-            f"with it push ÷ s5cmd is {outcomes}, and what is left outside the copy step is "
-            "the checks, lims.csv with its link, the job's end and the benchmark's noticing."
-        )
+        if seconds < results["settings"]["poll"]:
+            out.append(
+                f"A shorter poll ({seconds:g} s, above) cuts the wait in the queue; with it "
+                f"push ÷ s5cmd is {outcomes}, and what is left outside the copy step is the "
+                "checks, lims.csv with its link, the job's end and the benchmark's noticing."
+            )
+        else:
+            out.append(
+                f"With a poll of {seconds:g} s instead of the project's "
+                f"{results['settings']['poll']:g} s (above) the job waits longer in the queue "
+                f"and push ÷ s5cmd is {outcomes}."
+            )
     if not inline_first_batch(best[sets[0].name]):
         out.append(
             "Copying the first batch in the job's own task instead of queueing it would "

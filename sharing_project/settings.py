@@ -224,8 +224,11 @@ Q_CLUSTER = {
     "max_attempts": 1,
     "catch_up": False,
     # How long an idle cluster waits before it looks for tasks again: every hand-over through
-    # the queue waits up to this (django-q2's own default).
-    "poll": 0.2,
+    # the queue (a job's start, a push's further batches) waits up to this. django-q2's
+    # default is 0.2 s; 0.05 s starts a job 75 ms sooner on average, which a short push
+    # notices (docs/benchmarks.md), for one small query per poll: an idle cluster of two
+    # workers uses about 6% of a core instead of 1%.
+    "poll": 0.05,
     "save_limit": 1000,
     "ack_failures": True,
     "label": "Background tasks",
