@@ -7,8 +7,10 @@ import argparse
 import math
 import platform
 import re
+import shlex
 import statistics
 import subprocess
+import sys
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -107,12 +109,25 @@ def _reproduce(args: argparse.Namespace) -> list[str]:
         else "`.venv/bin/python -m bench.push` (once `make bench` has installed the tools)"
     )
     return [
+        f"These numbers: `{this_command()}`. "
         f"Reproduce with {how}; more runs: `.venv/bin/python -m bench.push --repeat 5`, every "
         "option: `--help`. The code is `bench/push.py` with `bench/push_cluster.py` (the "
         "worker cluster), `bench/push_profile.py` (py-spy), `bench/push_settings.py` (one "
         "experiment's settings) and `bench/push_report.py`; it reuses `bench/`'s moto server, "
         "data sets and tools."
     ]
+
+
+def this_command() -> str:
+    """How this run was started, but where it wrote its report."""
+    argv, shown = sys.argv[1:], []
+    while argv:
+        arg = argv.pop(0)
+        if arg == "--output":
+            argv = argv[1:]
+        elif not arg.startswith("--output="):
+            shown.append(arg)
+    return shlex.join([".venv/bin/python", "-m", "bench.push", *shown])
 
 
 def _project_version() -> str:
