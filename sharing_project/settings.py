@@ -227,8 +227,9 @@ Q_CLUSTER = {
     # the queue (a job's start, a push's further batches) waits up to this. django-q2's
     # default is 0.2 s; 0.05 s starts a job 75 ms sooner on average, which a short push
     # notices (docs/benchmarks.md), for one small query per poll: an idle cluster of two
-    # workers uses about 6% of a core instead of 1%.
-    "poll": 0.05,
+    # workers uses about 6% of a core instead of 1%. Many idle clusters on one database may
+    # prefer a longer poll.
+    "poll": read_int("Q_CLUSTER_POLL_MS", 50, minimum=10, maximum=5000) / 1000,
     "save_limit": 1000,
     "ack_failures": True,
     "label": "Background tasks",

@@ -94,6 +94,7 @@ def test_presigned_url_lifetime_defaults_to_seven_days(tmp_path):
         ("DATABASE_URL", "not a url", "DATABASE_URL"),
         ("AWS_ENDPOINT_URL", "ftp://127.0.0.1:21", "AWS_ENDPOINT_URL must be an http"),
         ("Q_CLUSTER_WORKERS", "0", "Q_CLUSTER_WORKERS must be between 1 and 64"),
+        ("Q_CLUSTER_POLL_MS", "0.05", "Q_CLUSTER_POLL_MS must be a whole number"),
         ("DRYRUN_MAX_AGE_SECONDS", "-5", "DRYRUN_MAX_AGE_SECONDS must be between"),
     ],
 )
