@@ -61,35 +61,21 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def create(self, request: Request) -> Response:
         launch = LaunchSerializer(data=request.data)
         launch.is_valid(raise_exception=True)
-        try:
-            job = launch_job(
-                launch.normalised_config, dryrun=launch.validated_data["dryrun"], user=request.user
-            )
-        except LaunchRefused as refusal:
-            return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
-        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
-        return Response(body.data, status.HTTP_202_ACCEPTED, headers={"Location": body.data["url"]})
+        config, dryrun = launch.normalised_config, launch.validated_data["dryrun"]
+        return self._act(request, lambda: launch_job(config, dryrun=dryrun, user=request.user))
 
     @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"])
     def abort(self, request: Request, pk=None) -> Response:
-        try:
-            job = abort_job(self.get_object(), request.user)
-        except LaunchRefused as refusal:
-            return Response({"detail": refusal.message}, refusal.status_code)
-        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
-        return Response(body.data, status.HTTP_202_ACCEPTED)
+        job = self.get_object()
+        return self._act(request, lambda: abort_job(job, request.user), new_job=False)
 
     @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk=None) -> Response:
         """A new job of the same configuration (a push still needs a valid dry run)."""
-        try:
-            job = rerun_job(self.get_object(), request.user)
-        except LaunchRefused as refusal:
-            return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
-        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
-        return Response(body.data, status.HTTP_202_ACCEPTED, headers={"Location": body.data["url"]})
+        job = self.get_object()
+        return self._act(request, lambda: rerun_job(job, request.user))
 
     @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"], url_path="new-links")
@@ -97,12 +83,20 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Fresh presigned links, script and LIMS CSV for a pull that succeeded; the job's
         outputs change once the worker has made them."""
         job = self.get_object()
+        return self._act(
+            request, lambda: request_new_links(job, request.user) or job, new_job=False
+        )
+
+    def _act(self, request: Request, action, *, new_job: bool = True) -> Response:
+        """Run one service function: 202 with the job it returns (and, for a new job, its
+        Location), or the refusal's status with its message."""
         try:
-            request_new_links(job, request.user)
+            job = action()
         except LaunchRefused as refusal:
-            return Response({"detail": refusal.message}, refusal.status_code)
+            return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
         body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
-        return Response(body.data, status.HTTP_202_ACCEPTED)
+        headers = {"Location": body.data["url"]} if new_job else {}
+        return Response(body.data, status.HTTP_202_ACCEPTED, headers=headers)
 
     @extend_schema(responses=paginated(SharedFastqSerializer), parameters=PAGE_PARAMETERS)
     @action(detail=True, methods=["get"])
