@@ -6,7 +6,10 @@ from jobs.models import Job, JobObject, JobStatus, ShareType
 
 
 class JobFilter(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=JobStatus.choices)
+    status = filters.MultipleChoiceFilter(
+        choices=JobStatus.choices,
+        help_text="one or more statuses: repeated (?status=A&status=B) or comma-separated",
+    )
     shareType = filters.ChoiceFilter(field_name="share_type", choices=ShareType.choices)
     dryrun = filters.BooleanFilter()
     createdAfter = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -15,6 +18,14 @@ class JobFilter(filters.FilterSet):
     class Meta:
         model = Job
         fields: list[str] = []
+
+    def __init__(self, data=None, *args, **kwargs):
+        # ?status=FAILED,ABORTED means the same as ?status=FAILED&status=ABORTED
+        if data is not None and "status" in data:
+            data = data.copy()
+            parts = [p.strip() for value in data.getlist("status") for p in value.split(",")]
+            data.setlist("status", [part for part in parts if part])
+        super().__init__(data, *args, **kwargs)
 
 
 class JobObjectFilter(filters.FilterSet):

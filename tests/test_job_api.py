@@ -136,6 +136,9 @@ def test_jobs_are_listed_newest_first_and_filtered(launch, demo, operator_client
     after = operator_client.get("/api/v1/jobs", {"createdAfter": created.isoformat()}).json()
     assert [j["id"] for j in after["results"]] == [second]
     assert operator_client.get("/api/v1/jobs?status=DONE").status_code == 400
+    both = {"/api/v1/jobs?status=FAILED,SUCCEEDED", "/api/v1/jobs?status=FAILED&status=SUCCEEDED"}
+    for url in both:
+        assert operator_client.get(url).json()["count"] == 2
 
 
 def test_status_is_read_only(dry_run, operator_client):
