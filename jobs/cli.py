@@ -254,27 +254,43 @@ def _plain(text: str) -> str:
     return text
 
 
+class WaitTimedOut(Exception):
+    pass
+
+
 def wait_for(
     job: Job,
     interval: float,
     on_change: Callable[[Job], None],
     sleep: Callable[[float], None] = time.sleep,
+    timeout: float | None = None,
 ) -> Job:
-    """Re-read the job every `interval` seconds until it has ended; `on_change` sees each read."""
+    """Re-read the job every `interval` seconds until it has ended; `on_change` sees each read.
+    Raises WaitTimedOut when `timeout` seconds pass first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         job.refresh_from_db()
         on_change(job)
         if job.is_finished:
             return job
+        if deadline is not None and time.monotonic() >= deadline:
+            raise WaitTimedOut
         sleep(interval)
 
 
-def follow(job: Job, interval: float, stderr: OutputWrapper) -> Job:
+def follow(job: Job, interval: float, stderr: OutputWrapper, timeout: float | None = None) -> Job:
     """`--wait`: poll the job to its end with a progress bar on stderr. Ctrl-C stops the
-    waiting, not the job, and says how to pick it up again (exit code 130, as for SIGINT)."""
+    waiting, not the job, and says how to pick it up again (exit code 130, as for SIGINT);
+    so does `--timeout` (exit code 124, as timeout(1)), e.g. when no worker is running."""
     bar = ProgressBar(stderr)
     try:
-        return wait_for(job, interval, bar.show)
+        return wait_for(job, interval, bar.show, timeout=timeout)
+    except WaitTimedOut:
+        raise CommandError(
+            f"Job {job.pk} is still {job.status} after {timeout:g} s; it goes on (is a worker "
+            f"running? `make worker`). Follow it again with: {follow_hint(job.pk)} --wait",
+            returncode=124,
+        ) from None
     except KeyboardInterrupt:
         raise CommandError(
             f"Stopped waiting; job {job.pk} goes on. Follow it again with: "
@@ -309,13 +325,20 @@ LABEL_WIDTH = len("Download script: ")
 
 
 def add_interval_option(parser: argparse.ArgumentParser) -> None:
-    """--interval, for the commands that --wait."""
+    """--interval and --timeout, for the commands that --wait."""
     parser.add_argument(
         "--interval",
         type=positive_seconds,
         default=2.0,
         metavar="SECONDS",
         help="how often --wait looks at the job (default 2)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop waiting after this long (exit 124; the job goes on); default: no limit",
     )
 
 

@@ -429,6 +429,16 @@ def test_job_status_wait_on_a_finished_job_prints_the_report(operator, demo):
     assert progress.rstrip().endswith("SUCCEEDED")
 
 
+def test_wait_with_a_timeout_gives_up_on_a_job_no_worker_takes(operator, demo):
+    job = pending_job(operator)
+    with pytest.raises(CommandError) as error:
+        run("job_status", str(job.pk), "--wait", "--interval", "0.05", "--timeout", "0.2")
+    assert error.value.returncode == 124
+    assert f"Job {job.pk} is still PENDING after 0.2 s" in str(error.value)
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING  # only the waiting stopped
+
+
 # --- abort_job ------------------------------------------------------------------------------
 
 

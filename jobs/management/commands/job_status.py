@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, job_id: str, **options):
         job = cli.get_job(job_id)
         if options["wait"]:
-            job = cli.follow(job, options["interval"], self.stderr)
+            job = cli.follow(job, options["interval"], self.stderr, options["timeout"])
         if options["objects"]:
             items = cli.object_items(job)
             lines = [cli.to_json(items)] if options["json"] else cli.object_lines(items)

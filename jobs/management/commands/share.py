@@ -78,7 +78,7 @@ class Command(BaseCommand):
         except LaunchRefused as refusal:
             raise CommandError(refusal.message) from None
         if options["wait"]:
-            job = cli.follow(job, options["interval"], self.stderr)
+            job = cli.follow(job, options["interval"], self.stderr, options["timeout"])
         body = cli.job_body(job)
         if options["json"]:
             self.stdout.write(cli.to_json(body))
