@@ -236,6 +236,9 @@ class JobObject(models.Model):
     workflow_name = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
+    # A copy made in parts has an ETag of its own; kept so that a later push can recognise
+    # the object it wrote (blank: the copy's ETag is the source's).
+    destination_etag = models.CharField(max_length=80, blank=True)
 
     objects = JobObjectQuerySet.as_manager()
 

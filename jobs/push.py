@@ -147,24 +147,49 @@ def skip_identical(
     job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None
 ) -> int:
     """Mark SKIPPED the PENDING objects already at the destination with the same size and
-    ETag (size alone where the destination's ETags are not MD5s), found by one listing of
-    the destination (`existing`, else made now), not one HEAD per object."""
+    ETag (or the ETag an earlier push's copy in parts got; size alone where the destination's
+    ETags are not MD5s), found by one listing of the destination (`existing`, else made now),
+    not one HEAD per object."""
     if existing is None:
         existing = target.existing()
-    identical = [
-        pk
+    same_size = [
+        (pk, uri, etag)
         for pk, uri, size, etag in JobObject.objects.filter(
             job=job, status=JobObject.Status.PENDING
         ).values_list("pk", "destination_uri", "size", "etag")
-        if uri in existing
-        and existing[uri][0] == size
-        and (not target.etags_comparable or existing[uri][1] == etag)
+        if uri in existing and existing[uri][0] == size
     ]
+    if target.etags_comparable:
+        written = _written_in_parts(
+            [uri for _pk, uri, etag in same_size if existing[uri][1] != etag]
+        )
+        same_size = [
+            (pk, uri, etag)
+            for pk, uri, etag in same_size
+            if existing[uri][1] == etag or (uri, etag, existing[uri][1]) in written
+        ]
+    identical = [pk for pk, _uri, _etag in same_size]
     for start in range(0, len(identical), 1000):
         JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
             status=JobObject.Status.SKIPPED
         )
     return len(identical)
+
+
+def _written_in_parts(uris: list[str]) -> set[tuple[str, str, str]]:
+    """(destination, source ETag, copy ETag) of earlier copies made in parts to these
+    destinations: an object there with that copy ETag is the one a push wrote from that
+    source, though its ETag differs from the source's."""
+    found: set[tuple[str, str, str]] = set()
+    for start in range(0, len(uris), 1000):
+        found.update(
+            JobObject.objects.filter(
+                destination_uri__in=uris[start : start + 1000], status=JobObject.Status.COPIED
+            )
+            .exclude(destination_etag="")
+            .values_list("destination_uri", "etag", "destination_etag")
+        )
+    return found
 
 
 def dispatch(job: Job) -> str | None:
@@ -269,6 +294,8 @@ def _copy_one(item: JobObject, options: s3.CopyOptions, target: Target) -> tuple
             continue
         if target.etags_comparable and _comparable(item.etag, etag) and etag != item.etag:
             return item, f"ETag {etag} after the copy, {item.etag} at the source"
+        if etag and etag != item.etag:
+            item.destination_etag = etag
         return item, ""
     raise AssertionError("unreachable")
 
@@ -290,6 +317,8 @@ def _record(job: Job, results: list[tuple[JobObject, str]]) -> None:
             JobObject.objects.filter(pk=item.pk, status=JobObject.Status.PENDING).update(
                 status=JobObject.Status.FAILED, error=error[:2000]
             )
+        elif item.destination_etag:  # a copy in parts (few, large): its own ETag
+            JobObject.objects.filter(pk=item.pk).update(destination_etag=item.destination_etag)
     if results:
         save_progress(job)
         job.renew_lease(settings.JOB_LEASE_SECONDS)
