@@ -29,6 +29,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from jobs.archive import refuse_archived
@@ -436,7 +437,8 @@ def write_lims_csv(
 
 
 def sweep() -> int:
-    """Resume RUNNING pushes whose lease has run out: their worker died. Returns how many."""
+    """Resume RUNNING pushes whose lease has run out and none of whose batches still wait in
+    the queue: their worker died. Returns how many."""
     stale = Job.objects.filter(
         status=JobStatus.RUNNING,
         share_type="push",
@@ -450,10 +452,21 @@ def sweep() -> int:
         ).update(lease_expires_at=timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS))
         if not claimed:
             continue  # another sweeper took it
+        if batches_waiting(job):
+            continue  # a queue backlog, not a dead worker: the claim renewed the lease
         job.log("Its worker stopped renewing the lease: resuming.", level="WARNING")
         execute(job, _resume)
         resumed += 1
     return resumed
+
+
+def batches_waiting(job: Job) -> bool:
+    """True while batches of the job wait in django-q2's ORM queue, taken by no worker yet
+    (`lock` in the past): nothing renews the lease of a job whose work is all queued, yet no
+    worker of it has died. Other brokers keep no such rows: there the sweeper resumes."""
+    prefix = f"push-{job.pk}-"
+    waiting = OrmQ.objects.filter(lock__lte=timezone.now()).only("payload")
+    return any(str(row.name() or "").startswith(prefix) for row in waiting.iterator())
 
 
 def _resume(job: Job) -> str | None:

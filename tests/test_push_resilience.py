@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_q.conf import Conf
+from django_q.models import OrmQ, Schedule
 
 from catalogue.models import Library, WorkflowRun
 from jobs.models import Job, JobObject
-from jobs.push import sweep
+from jobs.push import batches_waiting, sweep
 from sharing_project import s3 as s3_api
 from tests.fault_proxy import FaultProxy
 from tests.test_worker import start_cluster, stop
@@ -68,6 +70,12 @@ def test_push_completes_through_throttling_and_dropped_connections(
     assert_landed_once(job, job.objects_total)
 
 
+def queued_batches(job: Job) -> int:
+    """How many of the job's batches wait in django-q2's ORM queue for a worker."""
+    waiting = OrmQ.objects.filter(lock__lte=timezone.now())
+    return sum(str(row.name()).startswith(f"push-{job.pk}-") for row in waiting)
+
+
 def many_outputs(count: int) -> WorkflowRun:
     """A workflow run with `count` small outputs, enough for a push to take a few seconds."""
     run = WorkflowRun.objects.create(
@@ -90,8 +98,10 @@ def many_outputs(count: int) -> WorkflowRun:
 def test_a_push_whose_worker_is_killed_is_resumed_by_the_sweeper(
     launch, demo, operator_client, s3_endpoint, monkeypatch, tmp_path, settings
 ):
-    """A real qcluster copies part of a push and is killed with SIGKILL; once its lease runs
-    out the sweeper resumes the job, which ends with every object there exactly once."""
+    """A real qcluster copies part of a push and is killed with SIGKILL. While the batches it
+    queued wait for a worker, the sweeper leaves the job alone; a second worker copies them;
+    once the lease has run out again the sweeper resumes what the dead worker held, and the
+    job ends with every object there exactly once."""
     s3_api.ensure_bucket("collaborator-bucket")
     total = 600
     run = many_outputs(total)
@@ -123,6 +133,28 @@ def test_a_push_whose_worker_is_killed_is_resumed_by_the_sweeper(
         assert 100 <= job.objects_done < total, (tmp_path / "qcluster.log").read_text()[-3000:]
 
         assert sweep() == 0  # the lease has not run out yet
+        time.sleep(3.5)
+        # The batches the dead worker queued still wait in the queue: a backlog, not lost work.
+        assert batches_waiting(job)
+        assert sweep() == 0
+        # Another worker takes them; the batch the dead worker held is left PENDING. (The
+        # scheduled sweeper is left out of that cluster, so that this test sweeps by itself.)
+        waiting = queued_batches(job)
+        Schedule.objects.filter(func="jobs.tasks.sweep").delete()
+        log = tmp_path / "qcluster-2.log"
+        second = start_cluster(
+            counter.endpoint, log, PUSH_BATCH_SIZE="150", PUSH_THREADS="2", JOB_LEASE_SECONDS="3"
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while log.read_text().count("Processed 'jobs.tasks.push_batch'") < waiting:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+        finally:
+            stop(second)
+        job.refresh_from_db()
+        assert job.status == "RUNNING"
+        assert job.objects_done < total
         time.sleep(3.5)
         monkeypatch.setattr(Conf, "SYNC", True)  # the resumed batches run here and now
         settings.AWS_ENDPOINT_URL = counter.endpoint
