@@ -62,16 +62,15 @@ class Run:
     other_cpu: float  # CPU seconds of every other process on the machine meanwhile
 
 
-@dataclass(frozen=True)
-class Timing:
-    tool: str
-    data_set: str
-    runs: list[Run]
+class BestOfRuns:
+    """The best of a tool's runs on a set (`runs`, `files`, `total_bytes`), in throughput."""
+
+    runs: list
     files: int
     total_bytes: int
 
     @property
-    def best_run(self) -> Run:
+    def best_run(self):
         return min(self.runs, key=lambda run: run.seconds)
 
     @property
@@ -85,6 +84,15 @@ class Timing:
     @property
     def mib_per_second(self) -> float:
         return self.total_bytes / (1024 * 1024) / self.best
+
+
+@dataclass(frozen=True)
+class Timing(BestOfRuns):
+    tool: str
+    data_set: str
+    runs: list[Run]
+    files: int
+    total_bytes: int
 
 
 class Workbench:

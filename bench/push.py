@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.datasets import BUCKET, KIB, MIB, DataSet
-from bench.download import machine_cpu, process_cpu
+from bench.download import BestOfRuns, machine_cpu, process_cpu
 from bench.environment import aws_environment
 from bench.push_cluster import Cluster
+from bench.run import find_tools
 from bench.server import Server, moto_server
 
 if TYPE_CHECKING:
@@ -88,28 +89,12 @@ class Run:
 
 
 @dataclass
-class Timing:
+class Timing(BestOfRuns):
     tool: str
     data_set: str
     files: int
     total_bytes: int
     runs: list[Run] = field(default_factory=list)
-
-    @property
-    def best_run(self) -> Run:
-        return min(self.runs, key=lambda run: run.seconds)
-
-    @property
-    def best(self) -> float:
-        return self.best_run.seconds
-
-    @property
-    def files_per_second(self) -> float:
-        return self.files / self.best
-
-    @property
-    def mib_per_second(self) -> float:
-        return self.total_bytes / MIB / self.best
 
 
 @dataclass(frozen=True)
@@ -173,7 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    s5cmd, aws = find_tools(args.tools_venv)
+    s5cmd, aws = find_tools(args.tools_venv, needs=())
     from bench.push_profile import find_py_spy
 
     py_spy = None
@@ -194,15 +179,6 @@ def main(argv: list[str] | None = None) -> int:
         write_section(args.output, report)
         print(f"Written to {args.output}")
     return 0
-
-
-def find_tools(venv: Path) -> tuple[Path, Path]:
-    """s5cmd and aws from the benchmark's own venv (`make bench` installs them)."""
-    s5cmd, aws = venv / "bin" / "s5cmd", venv / "bin" / "aws"
-    for tool in (s5cmd, aws):
-        if not os.access(tool, os.X_OK):
-            raise SystemExit(f"{tool} is missing: run `make bench`, which installs it.")
-    return s5cmd, aws
 
 
 # --- set-up -------------------------------------------------------------------------------------

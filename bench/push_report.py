@@ -16,7 +16,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.report import _cpu, _first_line, _memory, cores
+from bench.report import _cpu, _first_line, _memory, cores, cpu_table, speed_table
 
 if TYPE_CHECKING:
     from bench.push import Run, Timing
@@ -41,7 +41,7 @@ def render(args: argparse.Namespace, results: dict) -> str:
         "",
         "### Copies between buckets",
         "",
-        *_speed_table(sets, timings),
+        *speed_table(sets, timings, unit="objects"),
         "",
         "CPU seconds used during each best run by the client (for the push the worker "
         "cluster's processes, for s5cmd and aws the tool's), by the S3 server and by every other "
@@ -196,44 +196,8 @@ def _setting(args: argparse.Namespace, results: dict) -> list[str]:
 # --- tables -------------------------------------------------------------------------------------
 
 
-def _speed_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
-    header = "| tool |" + "".join(
-        f" set {s.name} s | set {s.name} objects/s | set {s.name} MiB/s |" for s in sets
-    )
-    lines = [header, "|---|" + "---:|" * 3 * len(sets)]
-    for key in timings[sets[0].name]:
-        row = f"| {timings[sets[0].name][key].tool} |"
-        for push_set in sets:
-            t = timings[push_set.name][key]
-            row += f" {t.best:.2f} | {t.files_per_second:,.0f} | {t.mib_per_second:,.1f} |"
-        lines.append(row)
-    lines += [
-        "",
-        "All runs (seconds): "
-        + "; ".join(
-            f"{t.tool}, set {s.name}: " + ", ".join(f"{run.seconds:.2f}" for run in t.runs)
-            for s in sets
-            for t in timings[s.name].values()
-        )
-        + ".",
-    ]
-    return lines
-
-
 def _cpu_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
-    header = "| tool |" + "".join(
-        f" set {s.name} wall s | client CPU s | server CPU s | others' CPU s |" for s in sets
-    )
-    lines = [header, "|---|" + "---:|" * 4 * len(sets)]
-    for key in timings[sets[0].name]:
-        row = f"| {timings[sets[0].name][key].tool} |"
-        for push_set in sets:
-            run = timings[push_set.name][key].best_run
-            row += (
-                f" {run.seconds:.2f} | {run.client_cpu:.2f} | {run.server_cpu:.2f} |"
-                f" {run.other_cpu:.2f} |"
-            )
-        lines.append(row)
+    lines = cpu_table(sets, timings, client="client")
     own = max(run.own_cpu for s in sets for t in timings[s.name].values() for run in t.runs)
     lines += ["", f"The benchmark's own process used at most {own:.2f} CPU-s during a run."]
     return lines

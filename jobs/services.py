@@ -81,7 +81,7 @@ def rerun_job(job: Job, user) -> Job:
     return rerun
 
 
-def request_new_links(job: Job, user) -> None:
+def request_new_links(job: Job, user) -> Job:
     """Queue fresh presigned links, a new script and LIMS CSV for a pull that succeeded."""
     if not job.links_renewable:
         raise LinksUnavailable(
@@ -92,6 +92,7 @@ def request_new_links(job: Job, user) -> None:
     transaction.on_commit(
         partial(async_task, "jobs.tasks.renew_links", str(job.pk), task_name=f"links-{job.pk}")
     )
+    return job
 
 
 def abort_job(job: Job, user) -> Job:

@@ -34,7 +34,7 @@ class FileServer:
             protocol_version = "HTTP/1.1"
 
             def log_message(self, *args) -> None:
-                pass
+                """Quiet: the tests read what the server recorded, not its log."""
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
