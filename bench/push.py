@@ -645,7 +645,7 @@ class RequestCount:
 
 def count_requests(bench: Bench) -> dict[str, RequestCount]:
     """Each set pushed once by a cluster whose S3 endpoint is a counting proxy (no faults)."""
-    from tests.fault_proxy import FaultProxy
+    from tests.support.fault_proxy import FaultProxy
 
     counts: dict[str, RequestCount] = {}
     proxy = FaultProxy(bench.server.endpoint).start()

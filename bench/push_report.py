@@ -254,7 +254,8 @@ def _target_table(sets: list, timings: dict[str, dict[str, Timing]], requests: d
     )
     lines += [
         "",
-        "Requests counted by a proxy (`tests/fault_proxy.py`, no faults) between a separate "
+        "Requests counted by a proxy (`tests/support/fault_proxy.py`, no faults) between a "
+        "separate "
         "worker cluster and moto, from the push's launch to its end, the dry run excluded: "
         f"{others}. The pushes through the proxy took "
         + " and ".join(f"{requests[s.name].seconds:.2f} s (set {s.name})" for s in sets)

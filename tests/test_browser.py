@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job
 from sharing_project import s3
-from tests.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
+from tests.support.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
 
 PASSWORD = "pw-for-tests"  # tests/conftest.py's personas
 JOB_PAGE = re.compile(r"/admin/jobs/job/([0-9a-f-]{36})/change/$")  # also a JS regex

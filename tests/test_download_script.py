@@ -18,7 +18,7 @@ from catalogue.models import WorkflowRun
 from jobs.models import JobObject
 from jobs.script import ScriptEntry, render_download_script
 from sharing_project import s3 as s3_api
-from tests.file_server import FileServer, Served
+from tests.support.file_server import FileServer, Served
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""S3 calls through tests/fault_proxy.py, between boto3 and moto: bytes pass unchanged, and puts
+"""S3 calls through tests/support/fault_proxy.py, between boto3 and moto: bytes pass unchanged, and puts
 and copies still complete when the server throttles (503 SlowDown) and drops connections,
 because botocore's standard retry mode retries both."""
 
@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 from botocore.retries.standard import ExponentialBackoff
 
-from tests.fault_proxy import FaultProxy
+from tests.support.fault_proxy import FaultProxy
 
 BUCKET = "fault-proxy-tests"
 REGION = "ap-southeast-2"

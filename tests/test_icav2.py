@@ -1,4 +1,4 @@
-"""The ICAv2 client against an ICAv2-compatible server on loopback (tests/icav2_server.py), and
+"""The ICAv2 client against an ICAv2-compatible server on loopback (tests/support/icav2_server.py), and
 the streamed copy into the folder with the temporary credentials it hands out, on the loopback
 S3 server."""
 
@@ -22,7 +22,7 @@ import pytest
 from sharing_project import icav2
 from sharing_project import s3 as s3_api
 from sharing_project.errors import ShareError
-from tests.icav2_server import MEDIA_TYPE, Icav2Server
+from tests.support.icav2_server import MEDIA_TYPE, Icav2Server
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024

@@ -220,7 +220,7 @@ def icav2_project(fresh_demo, settings):
     """An ICAv2-compatible server whose folders live on the loopback S3 server, with the
     collaborator's project "cup-share"; the service's settings point at it."""
     from sharing_project import icav2
-    from tests.icav2_server import Icav2Server
+    from tests.support.icav2_server import Icav2Server
 
     server = Icav2Server(settings.AWS_ENDPOINT_URL, region=settings.AWS_REGION).start()
     settings.ICAV2_BASE_URL = server.base_url

@@ -17,8 +17,8 @@ from catalogue.models import Library, WorkflowRun
 from jobs.models import Job, JobObject
 from jobs.push import batches_waiting, sweep
 from sharing_project import s3 as s3_api
-from tests.fault_proxy import FaultProxy
-from tests.test_worker import start_cluster, stop
+from tests.support.cluster import start_cluster, stop
+from tests.support.fault_proxy import FaultProxy
 
 
 def push_payload(portal_run_id: str, destination: str) -> dict:

@@ -1,6 +1,6 @@
 """A real browser for the admin console's tests: Playwright driving Debian's chromium.
 
-A test module imports the fixtures (`from tests.browser import browser_fixture, page_fixture`),
+A test module imports the fixtures (`from tests.support.browser import browser_fixture, page_fixture`),
 so that only the browser tests start a browser. Tests ask for them as `browser` and `page`; the
 functions have other names so that a test's `page` argument shadows no import. Playwright never
 downloads a browser of its own here: `make tools` (and `.ci/run`) install Debian's `chromium`.
@@ -32,7 +32,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1280, "height": 900}
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 # Long enough for a dry run or a pull to finish inside the request that launches it.
 ACTION_TIMEOUT_MS = 15_000
 
