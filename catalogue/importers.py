@@ -3,7 +3,7 @@
 Each file is imported whole or not at all: every row is checked, every bad row is reported with
 the file, its line (CSV) or record number (JSON) and the reason, and if there is any, nothing of
 that file is kept. Rows are upserts by their natural id, so importing a file twice changes
-nothing. The columns are documented in docs/catalogue-import.md.
+nothing. The columns are documented in docs/catalogue.md.
 """
 
 from __future__ import annotations

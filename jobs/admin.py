@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Page, Paginator
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,7 +23,7 @@ from django.utils.html import format_html
 
 from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.forms import ShareForm
-from jobs.models import ACTIVE_STATUSES, Job, JobLogLine, JobObject, JobStatus
+from jobs.models import Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
 
 LAUNCH = "jobs.launch_job"
@@ -38,16 +38,17 @@ def status_badge(job: Job) -> str:
 
 
 def progress_bar(job: Job) -> str:
+    progress = job.progress
     return format_html(
         '<div class="job-progress" title="{} of {} objects, {} of {} bytes">'
         '<div class="job-progress-fill" style="width: {}%"></div>'
         '<span class="job-progress-text">{}%</span></div>',
-        job.objects_done,
-        job.objects_total,
-        job.bytes_done,
-        job.bytes_total,
-        job.progress_percent,
-        job.progress_percent,
+        progress.objects_done,
+        progress.objects_total,
+        progress.bytes_done,
+        progress.bytes_total,
+        progress.percent,
+        progress.percent,
     )
 
 
@@ -81,7 +82,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="share", ordering="share_type")
     def kind(self, job: Job) -> str:
-        return _kind(job)
+        return job.kind
 
     @admin.display(description="launched", ordering="created_at")
     def launched(self, job: Job) -> str:
@@ -126,7 +127,7 @@ class JobAdmin(admin.ModelAdmin):
                 except LaunchRefused as error:
                     refusal = error
                 else:
-                    messages.success(request, f"{_kind(job).capitalize()} launched.")
+                    messages.success(request, f"{job.kind.capitalize()} launched.")
                     return HttpResponseRedirect(_job_url(job))
         else:
             form = ShareForm(initial=self._initial(request))
@@ -147,9 +148,9 @@ class JobAdmin(admin.ModelAdmin):
         try:
             source = uuid.UUID(request.GET.get("from", ""))
         except ValueError:
-            return {"shareType": "pull"}
+            return ShareForm.initial_from(None)
         job = Job.objects.select_related("share_request").filter(pk=source).first()
-        return ShareForm.initial_from(job.config) if job else {"shareType": "pull"}
+        return ShareForm.initial_from(job.config if job else None)
 
     # --- the job page -------------------------------------------------------------------
 
@@ -167,43 +168,30 @@ class JobAdmin(admin.ModelAdmin):
 
     def _job_context(self, request: HttpRequest, job: Job) -> dict:
         objects = job.job_objects.all()
-        totals = _totals(objects)
         user = request.user
-        dry_run = getattr(job, "dry_run_record", None) if job.dryrun else None
+        can_launch = user.has_perm(LAUNCH)
         return {
             **self.admin_site.each_context(request),
-            "title": f"{_kind(job).capitalize()} {job.pk}",
+            "title": f"{job.kind.capitalize()} {job.pk}",
             "opts": self.opts,
             "job": job,
             "media": self.media,
             "badge": status_badge(job),
             "progress": progress_bar(job),
-            "active": job.status in ACTIVE_STATUSES,
             "refresh_seconds": REFRESH_SECONDS,
             "request_rows": _request_rows(job.config),
             "request_json": json.dumps(job.config, indent=2, sort_keys=True),
-            "outputs": _outputs(job),
-            "links_expired": bool(job.links_expire_at and job.links_expire_at <= timezone.now()),
-            "totals": totals,
+            "totals": _totals(objects),
             "fastq_page": _page(request, "fastqs", objects.fastq_groups(), GROUPS_PER_PAGE),
             "run_page": _page(request, "runs", objects.portal_run_groups(), GROUPS_PER_PAGE),
             "object_page": _page(request, "page", objects.order_by("position"), OBJECTS_PER_PAGE),
             "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
-            "dry_run": dry_run,
-            "archived_blocks": bool(
-                job.dryrun
-                and not job.config.get("defrostArchivedFastqs")
-                and totals["archived_count"]
-            ),
-            "dry_run_usable": bool(
-                dry_run and job.share_request.valid_dry_runs().filter(pk=dry_run.pk).exists()
-            ),
-            "can_launch": user.has_perm(LAUNCH),
+            "dry_run": getattr(job, "dry_run_record", None) if job.dryrun else None,
+            "vouching_dry_run": job.vouching_dry_run(),
+            "can_launch": can_launch,
             "can_abort": user.has_perm(ABORT) and not job.is_finished,
-            "can_launch_this": user.has_perm(LAUNCH)
-            and job.dryrun
-            and job.status == JobStatus.SUCCEEDED,
-            "can_new_links": user.has_perm(LAUNCH) and job.links_renewable,
+            "can_launch_this": can_launch and job.dryrun and job.status == JobStatus.SUCCEEDED,
+            "can_new_links": can_launch and job.links_renewable,
             "edit_url": reverse("admin:jobs_job_add") + f"?from={job.pk}",
         }
 
@@ -241,13 +229,9 @@ class JobAdmin(admin.ModelAdmin):
         elif chosen == "_new_links":
             messages.success(request, "New links are being made; they replace these shortly.")
         else:
-            messages.success(request, f"{_kind(result).capitalize()} launched.")
+            messages.success(request, f"{result.kind.capitalize()} launched.")
             return HttpResponseRedirect(_job_url(result))
         return HttpResponseRedirect(_job_url(job))
-
-
-def _kind(job: Job) -> str:
-    return f"{job.share_type} dry run" if job.dryrun else job.share_type
 
 
 def _job_url(job: Job) -> str:
@@ -265,29 +249,11 @@ def _request_rows(config: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _outputs(job: Job) -> list[dict]:
-    links = [
-        ("limsCsv", "LIMS CSV", job.lims_csv_url, job.lims_csv_uri),
-        ("dataDownloadScript", "Download script", job.download_script_url, job.download_script_uri),
-    ]
-    return [
-        {"key": key, "label": label, "url": url, "s3_uri": uri, "expires_at": job.links_expire_at}
-        for key, label, url, uri in links
-        if url
-    ]
-
-
 def _totals(objects: QuerySet[JobObject]) -> dict:
-    archived = Q(archived=True)
-    totals = objects.aggregate(
-        count=Count("pk"),
-        total_bytes=Sum("size"),
-        archived_count=Count("pk", filter=archived),
-        archived_bytes=Sum("size", filter=archived),
-    )
-    by_status = dict(objects.values_list("status").annotate(n=Count("pk")).order_by())
+    """The objects' totals, their statuses by label."""
+    totals = objects.totals()
     labels = dict(JobObject.Status.choices)
-    totals["by_status"] = [(labels[status], n) for status, n in sorted(by_status.items())]
+    totals["by_status"] = [(labels[status], n) for status, n in totals["by_status"].items()]
     return totals
 
 

@@ -20,43 +20,44 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError, OutputWrapper
-from django.db.models import Count
 
-from jobs.models import Job, JobObject, JobStatus
-from jobs.serializers import JobObjectSerializer, JobSerializer
+from jobs.models import ACTIVE_STATUSES, OUTPUT_LABELS, Job, JobObject, JobStatus
+from jobs.serializers import JobObjectSerializer, JobSerializer, progress_body
+from shares.contract import LAUNCH_FIELDS, Kind, LaunchField
 
 USER_ENV = "DSM_CLI_USER"
 
-# option (without its dashes) -> launch field; each may be repeated and takes comma lists
-LIST_OPTIONS: dict[str, str] = {
-    "library-id": "libraryIdList",
-    "subject-id": "subjectIdList",
-    "individual-id": "individualIdList",
-    "project-id": "projectIdList",
-    "instrument-run-id": "instrumentRunIdList",
-    "portal-run-id": "portalRunIdList",
-    "exclude-portal-run-id": "portalRunIdExclusionList",
-    "workflow": "secondaryAnalysisWorkflowList",
-    "data-type": "dataTypeList",
-}
-OTHER_OPTIONS: dict[str, str] = {
-    "share-type": "shareType",
-    "share-destination": "shareDestination",
-    "defrost-archived-fastqs": "defrostArchivedFastqs",
-    "dryrun": "dryrun",
-}
-FIELD_OPTIONS: dict[str, str] = {
-    field: f"--{option}" for option, field in (LIST_OPTIONS | OTHER_OPTIONS).items()
-}
+FIELD_OPTIONS: dict[str, str] = {field.name: f"--{field.option}" for field in LAUNCH_FIELDS}
 # Field names inside messages ("Cannot be used with libraryIdList") become option names too.
 _FIELD_NAME = re.compile(r"\b(" + "|".join(sorted(FIELD_OPTIONS, key=len, reverse=True)) + r")\b")
-
-FINISHED_BADLY = (JobStatus.FAILED, JobStatus.ABORTED)
 
 
 def dest(option: str) -> str:
     """The argparse destination of an option: `library-id` -> `library_id`."""
     return option.replace("-", "_")
+
+
+def option_names(field: LaunchField) -> list[str]:
+    """`--dryrun` is also spelt `--dry-run`, as in the download script."""
+    names = [f"--{field.option}"]
+    return [*names, "--dry-run"] if field.name == "dryrun" else names
+
+
+def option_arguments(field: LaunchField) -> dict[str, Any]:
+    """How argparse takes a launch field. Values are checked by the API's serializer, not by
+    argparse, so that the command says what the API says."""
+    help = f"{field.name}: {field.help}"
+    if field.kind is Kind.FLAG:
+        return {"action": "store_true", "default": None, "dest": dest(field.option), "help": help}
+    if field.is_list:
+        metavar = "ID[,ID...]" if field.kind is Kind.IDS else "NAME[,NAME...]"
+        return {
+            "action": "append",
+            "metavar": metavar,
+            "help": f"{help} Repeatable, or comma-separated.",
+        }
+    metavar = "{" + ",".join(value for value, _ in field.choices) + "}" if field.choices else "URI"
+    return {"metavar": metavar, "required": field.required, "help": help}
 
 
 def split_values(values: Iterable[str] | None) -> list[str]:
@@ -71,14 +72,12 @@ def launch_payload(options: dict[str, Any]) -> dict[str, Any]:
     "This field is required." for a missing --data-type, as the API would.
     """
     payload: dict[str, Any] = {}
-    for option, field in LIST_OPTIONS.items():
-        values = split_values(options.get(dest(option)))
-        if values:
-            payload[field] = values
-    for option, field in OTHER_OPTIONS.items():
-        value = options.get(dest(option))
+    for field in LAUNCH_FIELDS:
+        value = options.get(dest(field.option))
+        if field.is_list:
+            value = split_values(value) or None
         if value is not None:
-            payload[field] = value
+            payload[field.name] = value
     return payload
 
 
@@ -171,17 +170,12 @@ def object_items(job: Job) -> list[dict[str, Any]]:
 
 def shared_counts(job: Job) -> dict[str, Any]:
     """How many fastq list rows, portal runs and objects the job shares, objects by status."""
-    objects = JobObject.objects.filter(job=job)
-    fastqs = objects.filter(kind=JobObject.Kind.FASTQ)
-    by_status = objects.values("status").annotate(n=Count("pk")).order_by("status")
+    totals = JobObject.objects.filter(job=job).totals()
     return {
-        "fastqRows": fastqs.values("library_id", "instrument_run_id", "lane").distinct().count(),
-        "portalRuns": objects.filter(kind=JobObject.Kind.SECONDARY)
-        .values("portal_run_id")
-        .distinct()
-        .count(),
-        "objects": objects.count(),
-        "byStatus": {row["status"]: row["n"] for row in by_status},
+        "fastqRows": totals["fastq_rows"],
+        "portalRuns": totals["portal_runs"],
+        "objects": totals["count"],
+        "byStatus": totals["by_status"],
     }
 
 
@@ -190,11 +184,6 @@ def to_json(data: Any) -> str:
 
 
 # --- waiting and the progress bar -----------------------------------------------------------
-
-
-def progress_of(job: Job) -> dict[str, Any]:
-    """The job's progress, computed as the API computes it."""
-    return JobSerializer().get_progress(job)
 
 
 def human_bytes(size: int) -> str:
@@ -230,7 +219,7 @@ class ProgressBar:
         self.width = 0
 
     def show(self, job: Job) -> None:
-        text = progress_text(job.status, progress_of(job))
+        text = progress_text(job.status, progress_body(job.progress))
         if text == self.last:
             return
         if self.tty:
@@ -320,7 +309,6 @@ def positive_seconds(text: str) -> float:
 
 # --- summaries ------------------------------------------------------------------------------
 
-OUTPUT_LABELS = {"limsCsv": "LIMS CSV", "dataDownloadScript": "Download script"}
 LABEL_WIDTH = len("Download script: ")
 
 
@@ -378,7 +366,7 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         if body["error"]:
             error = body["error"]
             rows.append(("Error", f"{error['type']}: {error['message']}"))
-    if body["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
+    if body["status"] in ACTIVE_STATUSES:
         rows.append(("Follow it", f"{follow_hint(body['id'])} --wait"))
     if counts is None:
         rows.append(("Status report", follow_hint(body["id"])))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from shares.contract import ShareType
 
 
 class JobStatus(models.TextChoices):
@@ -23,9 +27,35 @@ ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABORTED)
 
 
-class ShareType(models.TextChoices):
-    PUSH = "push"
-    PULL = "pull"
+@dataclass(frozen=True)
+class Progress:
+    objects_done: int
+    objects_total: int
+    bytes_done: int
+    bytes_total: int
+
+    @property
+    def percent(self) -> float:
+        """Bytes done over bytes total; objects when the share holds no bytes."""
+        if self.bytes_total:
+            return round(100.0 * self.bytes_done / self.bytes_total, 1)
+        if self.objects_total:
+            return round(100.0 * self.objects_done / self.objects_total, 1)
+        return 0.0
+
+
+OUTPUT_LABELS = {"limsCsv": "LIMS CSV", "dataDownloadScript": "Download script"}
+
+
+@dataclass(frozen=True)
+class Output:
+    """A presigned link a finished share hands out."""
+
+    name: str  # as the API names it
+    label: str
+    url: str
+    s3_uri: str
+    expires_at: datetime | None
 
 
 class Job(models.Model):
@@ -93,12 +123,25 @@ class Job(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = f"{self.share_type} dry run" if self.dryrun else self.share_type
-        return f"{kind} {self.id} ({self.status})"
+        return f"{self.kind} {self.id} ({self.status})"
+
+    @property
+    def kind(self) -> str:
+        """What the job does, in words: "push", "pull dry run"..."""
+        return f"{self.share_type} dry run" if self.dryrun else self.share_type
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
 
     @property
     def is_finished(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def ended_badly(self) -> bool:
+        """Finished without doing all its work: FAILED or ABORTED."""
+        return self.is_finished and self.status != JobStatus.SUCCEEDED
 
     @property
     def links_renewable(self) -> bool:
@@ -110,13 +153,45 @@ class Job(models.Model):
         )
 
     @property
-    def progress_percent(self) -> float:
-        """Bytes done over bytes total; objects when the share holds no bytes."""
-        if self.bytes_total:
-            return round(100.0 * self.bytes_done / self.bytes_total, 1)
-        if self.objects_total:
-            return round(100.0 * self.objects_done / self.objects_total, 1)
-        return 0.0
+    def progress(self) -> Progress:
+        return Progress(self.objects_done, self.objects_total, self.bytes_done, self.bytes_total)
+
+    def outputs(self) -> list[Output]:
+        """The links a finished share hands out: the LIMS CSV (pull and push) and the download
+        script (pull), both dying at `links_expire_at`."""
+        links = {
+            "limsCsv": (self.lims_csv_url, self.lims_csv_uri),
+            "dataDownloadScript": (self.download_script_url, self.download_script_uri),
+        }
+        return [
+            Output(name, OUTPUT_LABELS[name], url, uri, self.links_expire_at)
+            for name, (url, uri) in links.items()
+            if url
+        ]
+
+    @property
+    def links_expired(self) -> bool:
+        return bool(self.links_expire_at and self.links_expire_at <= timezone.now())
+
+    @property
+    def warnings(self) -> list[str]:
+        """The warnings of its log (read from the prefetched log lines when there are some)."""
+        return [line.message for line in self.log_lines.all() if line.level == "WARNING"]
+
+    @property
+    def blocked_by_archived_objects(self) -> bool:
+        """A dry run listing archived objects that are not restored: sharing them fails unless
+        the share asks for their restore (defrostArchivedFastqs)."""
+        return (
+            self.dryrun
+            and not self.config.get("defrostArchivedFastqs")
+            and self.job_objects.filter(archived=True).exists()
+        )
+
+    def vouching_dry_run(self):
+        """This dry run's record, if it may still vouch for a push of its configuration."""
+        record = getattr(self, "dry_run_record", None) if self.dryrun else None
+        return record if record is not None and record.vouches_for_push() else None
 
     @property
     def config(self) -> dict:
@@ -184,23 +259,62 @@ class Job(models.Model):
 
 
 class JobObjectQuerySet(models.QuerySet):
+    def shared(self) -> models.QuerySet:
+        """The objects a job shared: at the destination (copied, or skipped as identical),
+        behind a presigned link, or, for a dry run, listed to be shared."""
+        return self.filter(status__in=JobObject.SHARED_STATUSES)
+
     def fastq_groups(self) -> models.QuerySet:
-        """One row per library, instrument run and lane: object count and bytes."""
-        return (
-            self.filter(kind=JobObject.Kind.FASTQ)
-            .values("library_id", "instrument_run_id", "lane")
-            .annotate(object_count=models.Count("pk"), total_bytes=models.Sum("size"))
-            .order_by("instrument_run_id", "lane", "library_id")
-        )
+        """One row per library, instrument run and lane that the job shared: its objects and
+        bytes, and how many of them it shared."""
+        return self._groups(
+            JobObject.Kind.FASTQ, ("library_id", "instrument_run_id", "lane")
+        ).order_by("instrument_run_id", "lane", "library_id")
 
     def portal_run_groups(self) -> models.QuerySet:
-        """One row per portal run: its workflow, object count and bytes."""
-        return (
-            self.filter(kind=JobObject.Kind.SECONDARY)
-            .values("portal_run_id", "workflow_name")
-            .annotate(object_count=models.Count("pk"), total_bytes=models.Sum("size"))
-            .order_by("portal_run_id")
+        """One row per portal run that the job shared: its workflow, objects and bytes, and
+        how many of them it shared."""
+        return self._groups(JobObject.Kind.SECONDARY, ("portal_run_id", "workflow_name")).order_by(
+            "portal_run_id"
         )
+
+    def _groups(self, kind: str, fields: tuple[str, ...]) -> models.QuerySet:
+        shared = models.Q(status__in=JobObject.SHARED_STATUSES)
+        return (
+            self.filter(kind=kind)
+            .values(*fields)
+            .annotate(
+                object_count=models.Count("pk"),
+                total_bytes=models.Sum("size"),
+                shared_count=models.Count("pk", filter=shared),
+                shared_bytes=Coalesce(
+                    models.Sum("size", filter=shared), 0, output_field=models.BigIntegerField()
+                ),
+            )
+            .filter(shared_count__gt=0)
+        )
+
+    def totals(self) -> dict:
+        """Objects and bytes, the archived ones, objects by status, and the fastq list rows and
+        portal runs they come from."""
+        archived = models.Q(archived=True)
+        totals = self.aggregate(
+            count=models.Count("pk"),
+            total_bytes=Coalesce(models.Sum("size"), 0, output_field=models.BigIntegerField()),
+            archived_count=models.Count("pk", filter=archived),
+            archived_bytes=Coalesce(
+                models.Sum("size", filter=archived), 0, output_field=models.BigIntegerField()
+            ),
+        )
+        by_status = self.values_list("status").annotate(n=models.Count("pk")).order_by("status")
+        totals["by_status"] = dict(by_status)
+        fastqs = self.filter(kind=JobObject.Kind.FASTQ)
+        totals["fastq_rows"] = (
+            fastqs.values("library_id", "instrument_run_id", "lane").distinct().count()
+        )
+        runs = self.filter(kind=JobObject.Kind.SECONDARY)
+        totals["portal_runs"] = runs.values("portal_run_id").distinct().count()
+        return totals
 
 
 class JobObject(models.Model):
@@ -218,6 +332,8 @@ class JobObject(models.Model):
         PRESIGNED = "PRESIGNED"
         FAILED = "FAILED"
         CANCELLED = "CANCELLED", "not copied (aborted)"
+
+    SHARED_STATUSES = (Status.LISTED, Status.COPIED, Status.SKIPPED, Status.PRESIGNED)
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="job_objects")
     position = models.PositiveIntegerField()

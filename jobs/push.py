@@ -35,7 +35,7 @@ from django_q.tasks import async_task
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import manifest_entries
-from jobs.models import Job, JobObject, JobStatus
+from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
 from jobs.targets import Icav2Target, S3Target, target_for
 from sharing_project import s3
@@ -216,8 +216,8 @@ def dispatch(job: Job) -> str | None:
             batch.last,
             task_name=f"push-{job.pk}-{batch.first}",
         )
-    # The first batch is copied by this task: one hand-over through the queue fewer (the
-    # benchmark measured about a second each, the workers' poll).
+    # The first batch is copied by this task: one hand-over through the queue fewer (each
+    # waits up to the workers' poll, Q_CLUSTER_POLL_MS).
     return copy_batch(job, batches[0])
 
 
@@ -441,7 +441,7 @@ def sweep() -> int:
     the queue: their worker died. Returns how many."""
     stale = Job.objects.filter(
         status=JobStatus.RUNNING,
-        share_type="push",
+        share_type=ShareType.PUSH,
         dryrun=False,
         lease_expires_at__lt=timezone.now(),
     )

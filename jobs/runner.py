@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from jobs.errors import JobAborted
-from jobs.models import Job, JobStatus
+from jobs.models import Job
 from sharing_project.errors import ShareError
 
 logger = logging.getLogger(__name__)
@@ -17,29 +17,16 @@ CONTINUES = "continues"
 Executor = Callable[[Job], str | None]
 
 
-def _executors() -> dict[tuple[str, bool], Executor]:
-    """(share type, dry run) -> the function that does that work."""
-    from jobs.dryrun import execute_dry_run
-    from jobs.pull import execute_pull
-    from jobs.push import execute_push
-
-    return {
-        ("push", True): execute_dry_run,
-        ("pull", True): execute_dry_run,
-        ("pull", False): execute_pull,
-        ("push", False): execute_push,
-    }
-
-
-def run_job(job_id: str) -> str:
-    """Run one job to its end; safe to call twice (a finished or taken job is left alone)."""
+def run_job(job_id: str, executors: dict[tuple[str, bool], Executor]) -> str:
+    """Run one job to its end with the executor for its (share type, dry run); safe to call
+    twice (a finished or taken job is left alone)."""
     job = Job.objects.select_related("share_request").filter(pk=job_id).first()
     if job is None:
         logger.warning("job %s no longer exists", job_id)
         return "MISSING"
     if not job.mark_running():
         return job.status
-    return execute(job, _executors()[(job.share_type, job.dryrun)])
+    return execute(job, executors[(job.share_type, job.dryrun)])
 
 
 def execute(job: Job, work: Executor) -> str:
@@ -73,6 +60,3 @@ def stop_if_aborted(job: Job) -> None:
     """Called between steps of long work."""
     if job.abort_was_requested():
         raise JobAborted
-
-
-__all__ = ["CONTINUES", "JobStatus", "execute", "run_job", "stop_if_aborted"]

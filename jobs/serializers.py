@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from jobs.models import Job, JobLogLine, JobObject
+from jobs.models import Job, JobLogLine, JobObject, Progress
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -88,13 +88,7 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ProgressSerializer)
     def get_progress(self, job: Job) -> dict:
-        return {
-            "objectsDone": job.objects_done,
-            "objectsTotal": job.objects_total,
-            "bytesDone": job.bytes_done,
-            "bytesTotal": job.bytes_total,
-            "percent": job.progress_percent,
-        }
+        return progress_body(job.progress)
 
     @extend_schema_field(ErrorSerializer(allow_null=True))
     def get_error(self, job: Job) -> dict | None:
@@ -106,23 +100,30 @@ class JobSerializer(serializers.ModelSerializer):
     def get_outputs(self, job: Job) -> dict | None:
         """Presigned links of a finished share: the LIMS CSV (pull and push) and the download
         script (pull)."""
-        if not job.lims_csv_url:
-            return None
-        expires = serializers.DateTimeField().to_representation(job.links_expire_at)
-        outputs = {
-            "limsCsv": {"url": job.lims_csv_url, "s3Uri": job.lims_csv_uri, "expiresAt": expires}
-        }
-        if job.download_script_url:
-            outputs["dataDownloadScript"] = {
-                "url": job.download_script_url,
-                "s3Uri": job.download_script_uri,
-                "expiresAt": expires,
+        expires = serializers.DateTimeField()
+        links = {
+            output.name: {
+                "url": output.url,
+                "s3Uri": output.s3_uri,
+                "expiresAt": expires.to_representation(output.expires_at),
             }
-        return outputs
+            for output in job.outputs()
+        }
+        return links or None
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_warnings(self, job: Job) -> list[str]:
-        return [line.message for line in job.log_lines.all() if line.level == "WARNING"]
+        return job.warnings
+
+
+def progress_body(progress: Progress) -> dict:
+    return {
+        "objectsDone": progress.objects_done,
+        "objectsTotal": progress.objects_total,
+        "bytesDone": progress.bytes_done,
+        "bytesTotal": progress.bytes_total,
+        "percent": progress.percent,
+    }
 
 
 class JobObjectSerializer(serializers.ModelSerializer):
@@ -156,19 +157,35 @@ class JobObjectSerializer(serializers.ModelSerializer):
         ]
 
 
-class SharedFastqSerializer(serializers.Serializer):
+class SharedCountsSerializer(serializers.Serializer):
+    """A row's objects in the job's manifest, and those the job shared: at the destination
+    (copied or skipped as identical) for a push, behind a link for a pull, listed for a dry
+    run. Only rows with something shared are listed."""
+
+    objectCount = serializers.IntegerField(source="object_count")
+    bytes = serializers.IntegerField(source="total_bytes")
+    sharedCount = serializers.IntegerField(source="shared_count")
+    sharedBytes = serializers.IntegerField(source="shared_bytes")
+
+
+# The row's ids come first in the answer: DRF puts the first base's fields first.
+class _FastqRow(serializers.Serializer):
     libraryId = serializers.CharField(source="library_id")
     instrumentRunId = serializers.CharField(source="instrument_run_id")
     lane = serializers.IntegerField()
-    objectCount = serializers.IntegerField(source="object_count")
-    bytes = serializers.IntegerField(source="total_bytes")
 
 
-class SharedPortalRunSerializer(serializers.Serializer):
+class _PortalRunRow(serializers.Serializer):
     portalRunId = serializers.CharField(source="portal_run_id")
     workflowName = serializers.CharField(source="workflow_name")
-    objectCount = serializers.IntegerField(source="object_count")
-    bytes = serializers.IntegerField(source="total_bytes")
+
+
+class SharedFastqSerializer(_FastqRow, SharedCountsSerializer):
+    """A fastq list row (library, instrument run, lane) the job shared."""
+
+
+class SharedPortalRunSerializer(_PortalRunRow, SharedCountsSerializer):
+    """A portal run the job shared."""
 
 
 def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:

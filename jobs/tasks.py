@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import gc
 
-from jobs import pull, push
-from jobs.runner import run_job as _run_job
+from jobs import dryrun, pull, push, runner
+from shares.contract import ShareType
 
+# (share type, dry run) -> the function that does that work
+EXECUTORS: dict[tuple[str, bool], runner.Executor] = {
+    (ShareType.PUSH, True): dryrun.execute_dry_run,
+    (ShareType.PULL, True): dryrun.execute_dry_run,
+    (ShareType.PULL, False): pull.execute_pull,
+    (ShareType.PUSH, False): push.execute_push,
+}
 _frozen = False
 
 
 def run_job(job_id: str) -> str:
     try:
-        return _run_job(job_id)
+        return runner.run_job(job_id, EXECUTORS)
     finally:
         _freeze_long_lived_objects()
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from jobs.models import JobStatus
 
 
 def fingerprint_of(config: dict) -> str:
@@ -41,17 +43,19 @@ class ShareRequest(models.Model):
         return share_request
 
     def valid_dry_runs(self) -> models.QuerySet[DryRun]:
-        """Successful dry runs still young enough to allow a push, newest first."""
-        oldest = timezone.now() - timedelta(seconds=settings.DRYRUN_MAX_AGE_SECONDS)
-        return (
-            self.dry_runs.filter(created_at__gte=oldest, job__status="SUCCEEDED")
-            .select_related("job")
-            .order_by("-created_at")
-        )
+        """Dry runs that still vouch for a push of this configuration, newest first."""
+        return self.dry_runs.vouching().select_related("job").order_by("-created_at")
 
-    def valid_dry_run(self) -> DryRun | None:
-        """The newest successful dry run still young enough to allow a push."""
-        return self.valid_dry_runs().first()
+
+def _oldest_vouching() -> datetime:
+    """Dry runs made before this no longer vouch for a push."""
+    return timezone.now() - timedelta(seconds=settings.DRYRUN_MAX_AGE_SECONDS)
+
+
+class DryRunQuerySet(models.QuerySet):
+    def vouching(self) -> models.QuerySet[DryRun]:
+        """Dry runs that succeeded and are young enough to vouch for a push."""
+        return self.filter(created_at__gte=_oldest_vouching(), job__status=JobStatus.SUCCEEDED)
 
 
 class DryRun(models.Model):
@@ -67,6 +71,8 @@ class DryRun(models.Model):
     archived_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    objects = DryRunQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -74,5 +80,9 @@ class DryRun(models.Model):
         return f"dry run {self.job_id} ({self.object_count} objects)"
 
     @property
-    def expires_at(self):
+    def expires_at(self) -> datetime:
         return self.created_at + timedelta(seconds=settings.DRYRUN_MAX_AGE_SECONDS)
+
+    def vouches_for_push(self) -> bool:
+        """True while a push of this configuration may send this dry run's manifest."""
+        return self.job.status == JobStatus.SUCCEEDED and self.created_at >= _oldest_vouching()

@@ -23,12 +23,11 @@ from dataclasses import dataclass, replace
 from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
+from shares.contract import METADATA_LISTS, DataType
 from sharing_project import s3
 from sharing_project.errors import ShareError
 
-FASTQ = "Fastq"
-SECONDARY = "SecondaryAnalysis"
-METADATA_LISTS = ("libraryIdList", "subjectIdList", "individualIdList", "projectIdList")
+FASTQ, SECONDARY = DataType.FASTQ, DataType.SECONDARY_ANALYSIS
 _LIBRARY_LOOKUPS = {
     "libraryIdList": "library_id__in",
     "subjectIdList": "subject__subject_id__in",

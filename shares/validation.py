@@ -12,16 +12,23 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from rest_framework import serializers
 
-from catalogue import ids
 from catalogue.models import Fastq, Library, WorkflowRun
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from shares.contract import (
+    LAUNCH_FIELDS,
+    METADATA_LISTS,
+    SYNONYMS,
+    DataType,
+    Kind,
+    LaunchField,
+    ShareType,
+)
 from shares.destinations import parse_destination
-from shares.resolve import FASTQ, METADATA_LISTS, SECONDARY, select
+from shares.resolve import select
 
 MAX_IDS = 10_000
-DATA_TYPES = {"fastq": FASTQ, "secondaryanalysis": SECONDARY}
-# The upstream OrcaBus service's spelling, accepted as a synonym.
-SYNONYMS = {"secondaryAnalysisTypeList": "secondaryAnalysisWorkflowList"}
+DATA_TYPES = {data_type.value.lower(): data_type.value for data_type in DataType}
+FASTQ, SECONDARY = DataType.FASTQ, DataType.SECONDARY_ANALYSIS
 METADATA_HELP = ", ".join(METADATA_LISTS)
 
 
@@ -49,36 +56,10 @@ class IdListField(serializers.ListField):
 
 
 class LaunchSerializer(serializers.Serializer):
-    instrumentRunIdList = IdListField(ids.validate_instrument_run_id)
-    libraryIdList = IdListField(ids.validate_library_id)
-    subjectIdList = IdListField(ids.validate_subject_id)
-    individualIdList = IdListField(ids.validate_individual_id)
-    projectIdList = IdListField(ids.validate_project_id)
-    dataTypeList = serializers.ListField(
-        child=serializers.CharField(),
-        allow_empty=False,
-        error_messages={
-            "required": "This field is required: Fastq and/or SecondaryAnalysis.",
-            "empty": "This list may not be empty: choose Fastq and/or SecondaryAnalysis.",
-        },
-    )
-    defrostArchivedFastqs = serializers.BooleanField(default=False)
-    secondaryAnalysisWorkflowList = serializers.ListField(
-        child=serializers.CharField(), required=False, default=list
-    )
-    portalRunIdList = IdListField(ids.validate_portal_run_id)
-    portalRunIdExclusionList = IdListField(ids.validate_portal_run_id)
-    shareType = serializers.ChoiceField(
-        choices=["push", "pull"],
-        error_messages={
-            "required": "This field is required: push (copy to a destination) or pull (links).",
-            "invalid_choice": '"{input}" is not a valid choice; use push or pull.',
-        },
-    )
-    shareDestination = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=True
-    )
-    dryrun = serializers.BooleanField(default=False)
+    """Every field of `shares.contract.LAUNCH_FIELDS`, with the rules that join them."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {launch_field.name: _api_field(launch_field) for launch_field in LAUNCH_FIELDS}
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -143,6 +124,24 @@ class LaunchSerializer(serializers.Serializer):
         return {key: value for key, value in self.validated_data.items() if key != "dryrun"}
 
 
+def _api_field(spec: LaunchField) -> serializers.Field:
+    """The serializer field of one launch field; lists and flags not given default to empty."""
+    messages = {"error_messages": spec.messages} if spec.messages else {}
+    if spec.kind is Kind.IDS:
+        return IdListField(spec.validator)
+    if spec.kind is Kind.CHOICES:
+        # Free text, normalised by validate_<name>: aliases and any case are accepted.
+        optional = {} if spec.required else {"required": False, "default": list}
+        return serializers.ListField(
+            child=serializers.CharField(), allow_empty=not spec.required, **optional, **messages
+        )
+    if spec.kind is Kind.CHOICE:
+        return serializers.ChoiceField(choices=[value for value, _ in spec.choices], **messages)
+    if spec.kind is Kind.FLAG:
+        return serializers.BooleanField(default=False)
+    return serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=True)
+
+
 Errors = dict[str, list[str]]
 
 
@@ -181,7 +180,7 @@ def _check_rules(a: dict) -> Errors:
 
 
 def _check_destination(a: dict) -> Errors:
-    if a["shareType"] == "pull":
+    if a["shareType"] == ShareType.PULL:
         if a["shareDestination"]:
             return {
                 "shareDestination": [

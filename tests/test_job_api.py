@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import Fastq, WorkflowRun
 from jobs.models import Job
-from jobs.runner import run_job
+from jobs.tasks import run_job
 
 pytestmark = pytest.mark.django_db
 

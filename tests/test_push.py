@@ -188,10 +188,9 @@ def test_a_destination_that_cannot_be_written_fails_at_once(launch, demo, operat
     assert job["progress"]["objectsDone"] == 0
 
 
-def test_abort_stops_new_copies_and_ends_with_accurate_counts(
-    push, demo, settings, operator_client
-):
-    """The push is split in batches of 10; an operator aborts as the second batch starts."""
+@pytest.fixture
+def aborted_push(push, fresh_demo, settings, operator_client) -> dict:
+    """A push split in batches of 10, which an operator aborts as the second batch starts."""
     settings.PUSH_BATCH_SIZE = 10
     seen = []
 
@@ -203,9 +202,13 @@ def test_abort_stops_new_copies_and_ends_with_accurate_counts(
 
     pre_execute.connect(abort_on_second_batch, dispatch_uid="abort-test")
     try:
-        job = push(**CUP)
+        return push(**CUP)
     finally:
         pre_execute.disconnect(dispatch_uid="abort-test")
+
+
+def test_abort_stops_new_copies_and_ends_with_accurate_counts(aborted_push):
+    job = aborted_push
     assert job["status"] == "ABORTED"
     objects = JobObject.objects.filter(job_id=job["id"])
     copied = objects.filter(status="COPIED").count()
@@ -213,6 +216,26 @@ def test_abort_stops_new_copies_and_ends_with_accurate_counts(
     assert objects.filter(status="CANCELLED").count() == objects.count() - 10
     assert job["progress"]["objectsDone"] == 10
     assert len(list(s3_api.list_objects(DESTINATION))) == 10
+
+
+def test_an_aborted_push_reports_only_what_reached_the_destination(aborted_push, operator_client):
+    """Regression: /fastqs and /portal-run-ids counted every planned object as pushed."""
+    job = aborted_push
+    at_destination = {
+        o.relative_path for o in JobObject.objects.filter(job_id=job["id"], status="COPIED")
+    }
+    fastqs = operator_client.get(f"{job['url']}/fastqs").json()["results"]
+    runs = operator_client.get(f"{job['url']}/portal-run-ids").json()["results"]
+    assert sum(row["sharedCount"] for row in fastqs + runs) == len(at_destination) == 10
+    for row in fastqs + runs:
+        assert 0 < row["sharedCount"] <= row["objectCount"]
+        assert row["sharedBytes"] <= row["bytes"]
+    assert {(r["instrumentRunId"], f"Lane_{r['lane']}", r["libraryId"]) for r in fastqs} == {
+        tuple(path.split("/")[1:4]) for path in at_destination if path.startswith("fastq/")
+    }
+    planned = JobObject.objects.filter(job_id=job["id"], kind="fastq")
+    planned_rows = planned.values("library_id", "instrument_run_id", "lane").distinct()
+    assert len(fastqs) < planned_rows.count()  # the rows not pushed are not listed
 
 
 @pytest.fixture

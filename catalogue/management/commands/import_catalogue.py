@@ -8,7 +8,7 @@ from catalogue.importers import KINDS, ImportRejected, import_file
 class Command(BaseCommand):
     help = (
         "Import LIMS sheets, fastq lists and workflow-run lists (CSV or JSON; columns in "
-        "docs/catalogue-import.md). Each file is imported whole or not at all; rows are upserts."
+        "docs/catalogue.md). Each file is imported whole or not at all; rows are upserts."
     )
 
     def add_arguments(self, parser):

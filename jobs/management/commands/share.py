@@ -5,13 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from jobs import cli
 from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.services import launch_job
+from shares.contract import LAUNCH_FIELDS
 from shares.validation import LaunchSerializer
-
-_MORE_HELP = {
-    "data-type": " (required): Fastq and/or SecondaryAnalysis",
-    "workflow": ": workflow names or aliases, e.g. tumor-normal, umccrise",
-    "exclude-portal-run-id": ": runs not to share",
-}
 
 
 class Command(BaseCommand):
@@ -21,33 +16,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        for option, field in cli.LIST_OPTIONS.items():
-            parser.add_argument(
-                f"--{option}",
-                action="append",
-                metavar="ID[,ID...]" if option.endswith("-id") else "NAME[,NAME...]",
-                help=f"{field}{_MORE_HELP.get(option, '')}; repeatable, or comma-separated",
-            )
-        parser.add_argument(
-            "--share-type", required=True, metavar="{push,pull}", help="shareType (required)"
-        )
-        parser.add_argument(
-            "--share-destination",
-            metavar="URI",
-            help="shareDestination, for a push: s3://bucket/prefix/ or icav2://project/path/",
-        )
-        parser.add_argument(
-            "--defrost-archived-fastqs",
-            action="store_true",
-            help="defrostArchivedFastqs: request the restore of archived fastqs",
-        )
-        parser.add_argument(
-            "--dryrun",
-            "--dry-run",
-            action="store_true",
-            dest="dryrun",
-            help="list what would be shared, send nothing (a push needs one first)",
-        )
+        for field in LAUNCH_FIELDS:
+            parser.add_argument(*cli.option_names(field), **cli.option_arguments(field))
         parser.add_argument(
             "--user",
             metavar="USERNAME",
@@ -85,5 +55,5 @@ class Command(BaseCommand):
         else:
             counts = cli.shared_counts(job) if options["wait"] else None
             self.stdout.write("\n".join(cli.summary_lines(body, counts)))
-        if options["wait"] and job.status in cli.FINISHED_BADLY:
+        if options["wait"] and job.ended_badly:
             raise CommandError(cli.failure_message(job), returncode=1)
