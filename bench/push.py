@@ -139,7 +139,7 @@ def portal_run_id(data: DataSet) -> str:
     return f"20240601abcdef{ord(data.name):02x}"
 
 
-def create_catalogue(sets: list[DataSet]):
+def create_catalogue(sets: list[DataSet]) -> object:
     """A library, a workflow run per data set and an operator (staff, in "operators")."""
     from django.contrib.auth import get_user_model
 
