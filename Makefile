@@ -58,11 +58,13 @@ $(STAMP): requirements.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The download-script and presigning benchmark; writes docs/benchmarks.md (a few minutes).
+# The benchmarks print Markdown tables (docs/benchmarks.md is written by hand from them).
+# The download script and presigning (a few minutes); BENCH_ARGS=--quick for a small run,
+# BENCH_ARGS=--help for every option.
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# The push engine through the real job path (a worker cluster, SQLite) against s5cmd and aws.
+# The push through the real job path (a worker cluster, SQLite) against s5cmd and aws.
 bench-push: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.push $(BENCH_ARGS)
 

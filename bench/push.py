@@ -1,264 +1,158 @@
-"""`python -m bench.push`: the push engine against s5cmd and the AWS CLI, all copying server-side
-on one moto S3 server, and a `## Push` section at the end of docs/benchmarks.md.
+"""`python -m bench.push`: the push engine through the real job path against s5cmd and the AWS
+CLI, all copying server-side on one moto S3 server.
 
 Steps: start moto; a temporary SQLite database (migrate, a library, a workflow run per data set,
 an operator); upload set A (many small objects) and set B (a few large ones); then, per run and
-set, a dry run and its push through the real job path (`launch_job`, django-q2's ORM broker, a
-`manage.py qcluster` subprocess), s5cmd cp and aws s3 cp --recursive between buckets. Then the
-push under other worker settings, once through a proxy that counts S3 requests, and once under
-py-spy when it is installed.
+set, a dry run and its push (`launch_job`, django-q2's ORM broker, a `manage.py qcluster`
+subprocess with 2 workers), s5cmd cp and aws s3 cp --recursive between buckets, interleaved. Then
+the push under other worker settings (one cluster each), and once through a proxy that counts
+S3 requests. Prints Markdown tables on stdout (progress on stderr).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
+import functools
 import logging
+import math
 import os
-import re
-import resource
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bench.datasets import BUCKET, KIB, MIB, DataSet
-from bench.download import BestOfRuns, machine_cpu, process_cpu
-from bench.environment import aws_environment
-from bench.push_cluster import Cluster
-from bench.run import find_tools
-from bench.server import Server, moto_server
+from bench import harness
+from bench.harness import DataSet, Run, Timing, progress, table
 
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-
-ROOT = Path(__file__).resolve().parent.parent
+QUICK = {"repeat": 1, "small_files": 200, "large_files": 2, "large_mib": 8}
+VARIANTS = "PUSH_THREADS=8,PUSH_THREADS=32,PUSH_BATCH_SIZE=1000,Q_CLUSTER_POLL_MS=200"
 DEST_BUCKET = "dsm-bench-push"
-SECRET_KEY = "bench-push-only"  # noqa: S105 (a throw-away database; django-q2 signs tasks with it)
-LIBRARY_ID = "L2400001"
 WORKFLOW = "sash"
-PORTAL_RUN_IDS = {"A": "20240601abcdef01", "B": "20240601abcdef02", "W": "20240601abcdef03"}
-WARM_UP_OBJECTS = 20
-POLL_SECONDS = 0.05
 JOB_TIMEOUT = 900.0
-DEFAULT_VARIANTS = "PUSH_THREADS=8,PUSH_THREADS=32,PUSH_BATCH_SIZE=1000,BENCH_Q_POLL=0.2"
-# Settings read from the environment that must not leak into the measured processes.
-_CLEARED = ("DSM_", "DJANGO_", "PUSH_", "Q_CLUSTER_", "DATABASE_", "S3_", "JOB_LEASE")
 
 
-# --- data ---------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Bench:
+    endpoint: str
+    server_pid: int
+    scratch: Path
+    tools: harness.Tools
+    user: object = None
 
+    @contextlib.contextmanager
+    def cluster(self, **settings_env: str) -> Iterator[subprocess.Popen]:
+        """`manage.py qcluster` (2 workers, in its own session) with the project's settings
+        plus `settings_env`, its output in the scratch folder's cluster.log (one at a time)."""
+        from tests.support.cluster import start_cluster, stop
 
-@dataclass(frozen=True)
-class PushSet:
-    """A data set and the workflow run whose outputs it is."""
-
-    data: DataSet
-    portal_run_id: str
-    settle: bool = False  # copy it once, untimed, before every timed run (see settle())
-
-    @property
-    def name(self) -> str:
-        return self.data.name
-
-    @property
-    def source(self) -> str:
-        return f"s3://{BUCKET}/{self.data.prefix}"
-
-    @property
-    def folder(self) -> str:
-        """Where a push puts the run's outputs below its destination."""
-        return f"secondary-analysis/{WORKFLOW}/{self.portal_run_id}/"
-
-
-@dataclass(frozen=True)
-class Run:
-    seconds: float  # wall clock
-    client_cpu: float  # CPU s of the worker cluster's processes, or of the tool's
-    server_cpu: float  # CPU s of the S3 server meanwhile
-    own_cpu: float  # CPU s of this benchmark process meanwhile (polling, waiting)
-    other_cpu: float  # CPU s of every other process on the machine meanwhile
-    phases: tuple[tuple[str, float], ...] = ()  # a push's steps, from the job's records
-
-
-@dataclass
-class Timing(BestOfRuns):
-    tool: str
-    data_set: str
-    files: int
-    total_bytes: int
-    runs: list[Run] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """CPU seconds so far: the machine, the client (cluster or tools), the server, this process."""
-
-    machine: float
-    client: float
-    server: float
-    own: float
-
-    @classmethod
-    def take(cls, client: Callable[[], float], server_pid: int) -> Snapshot:
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(machine_cpu(), client(), process_cpu(server_pid), own.ru_utime + own.ru_stime)
-
-    def run_until(self, later: Snapshot, seconds: float, phases=()) -> Run:
-        client = later.client - self.client
-        server = later.server - self.server
-        own = later.own - self.own
-        other = max(0.0, later.machine - self.machine - client - server - own)
-        return Run(seconds, client, server, own, other, tuple(phases))
-
-
-def children_cpu() -> float:
-    """CPU s of this process's children that were waited for (the tools, not the cluster)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# --- the command line ---------------------------------------------------------------------------
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.push", description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
-    parser.add_argument("--small-files", type=int, default=2000, help="set A: 4 KiB objects")
-    parser.add_argument("--large-files", type=int, default=8, help="set B: large objects")
-    parser.add_argument("--large-mib", type=int, default=64, help="set B: MiB per object")
-    parser.add_argument(
-        "--variants",
-        default=DEFAULT_VARIANTS,
-        help="worker settings to push with besides the defaults (NAME=VALUE, comma-separated; "
-        "one cluster each; '' for none); BENCH_Q_POLL=SECONDS runs that cluster with "
-        "bench/push_settings.py, the project's settings with another django-q2 poll",
-    )
-    parser.add_argument("--py-spy", type=Path, help="py-spy to profile with (default: on PATH)")
-    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
-    parser.add_argument("--tools-venv", type=Path, default=ROOT / ".venv-bench")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
-    parser.add_argument("--no-write", action="store_true", help="print the report only")
-    args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    for variant in args.variants:
-        if not re.fullmatch(r"[A-Z][A-Z0-9_]*=\S+", variant):
-            parser.error(f"--variants: {variant!r} is not NAME=VALUE")
-    return args
+        endpoint = settings_env.pop("AWS_ENDPOINT_URL", self.endpoint)
+        cluster = start_cluster(
+            endpoint, self.scratch / "cluster.log", Q_CLUSTER_WORKERS="2", **settings_env
+        )
+        try:
+            yield cluster
+        finally:
+            stop(cluster)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    s5cmd, aws = find_tools(args.tools_venv, needs=())
-    from bench.push_profile import find_py_spy
+    def more(parser) -> None:
+        help_text = "worker settings to push with besides the defaults, one cluster each"
+        parser.add_argument("--variants", default=VARIANTS, help=help_text + " ('' for none)")
 
-    py_spy = None
-    if not args.no_profile:
-        py_spy = find_py_spy(args.py_spy, [args.tools_venv, ROOT / ".venv"])
-    scratch = Path(tempfile.mkdtemp(prefix="dsm-bench-push-", dir="/tmp"))
-    try:
-        with moto_server(scratch / "moto.log") as server:
-            results = measure(args, server, scratch, s5cmd, aws, py_spy)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    args = harness.parse_args("python -m bench.push", __doc__, argv, QUICK, more)
+    tools = harness.Tools.find(args.tools_venv)
+    load = os.getloadavg()
+    with harness.session("dsm-bench-push-") as (scratch, endpoint, server_pid):
+        bench = Bench(endpoint, server_pid, scratch, tools)
+        logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per queued task
+        from django.conf import settings
+        from django.core.management import call_command
 
-    from bench.push_report import render, write_section
+        from sharing_project import s3
 
-    report = render(args, results)
-    print(report)
-    if not args.no_write:
-        write_section(args.output, report)
-        print(f"Written to {args.output}")
+        call_command("migrate", verbosity=0, interactive=False)
+        s3.ensure_bucket(DEST_BUCKET)
+        sets = harness.upload_sets(args)
+        warm_up = harness.small_set(20, "W", "warm-up/")  # a new cluster's first push, untimed
+        bench.user = create_catalogue([*sets, warm_up])
+        timings = compare_tools(bench, sets, warm_up, args.repeat)
+        defaults = (
+            f"defaults (PUSH_THREADS {settings.PUSH_THREADS}, PUSH_BATCH_SIZE "
+            f"{settings.PUSH_BATCH_SIZE}, poll {settings.Q_CLUSTER['poll']:g} s)"
+        )
+        variants = {
+            d.name: {defaults: dataclasses.replace(timings[d.name]["push"], tool=defaults)}
+            for d in sets
+        }
+        for variant in filter(None, args.variants.split(",")):
+            name, value = variant.strip().split("=", 1)
+            progress(f"The push with {name}={value}.")
+            for data in sets:
+                variants[data.name][variant] = Timing.of(f"{name} {value}", data)
+            with bench.cluster(**{name: value}) as cluster:
+                push_once(bench, cluster, warm_up)
+                for _ in range(args.repeat):
+                    for data in sets:
+                        variants[data.name][variant].runs.append(push_once(bench, cluster, data))
+        requests = count_requests(bench, sets, warm_up)
+        about = {
+            "Push": f"{harness.git_version('jobs', 'shares', 'sharing_project', 'catalogue')}; "
+            "launch_job, django-q2's ORM broker on SQLite, `manage.py qcluster` with 2 workers; "
+            f"{defaults.removeprefix('defaults (')[:-1]}, PUSH_MULTIPART_THRESHOLD "
+            f"{settings.PUSH_MULTIPART_THRESHOLD / 2**30:g} GiB",
+            "Tools": tools.versions(),
+            "Data": "; ".join(f"set {d.name} {d.description}" for d in sets),
+            "Runs": f"best of {args.repeat}; the push, s5cmd and aws interleaved",
+        }
+    own = max(r.own_cpu for d in sets for t in timings[d.name].values() for r in t.runs)
+    harness.emit(
+        [
+            "## Push",
+            "",
+            *harness.facts(load, about),
+            "### Copies between buckets",
+            "",
+            *harness.tool_tables(sets, timings, "objects", "client"),
+            f"- **The benchmark's own process** (most CPU during any run): {own:.2f} s",
+            "",
+            "### Against the targets",
+            "",
+            *target_tables(sets, timings, requests),
+            "### Where the push's time goes",
+            "",
+            *phase_table(sets, timings),
+            "### Worker settings",
+            "",
+            *harness.by_tool(sets, variants, "settings", VARIANT_COLUMNS, variant_cells),
+            *harness.by_tool(sets, variants, "all runs", ["s"], harness.all_runs),
+        ],
+        args.output,
+    )
     return 0
 
 
-# --- set-up -------------------------------------------------------------------------------------
+def portal_run_id(data: DataSet) -> str:
+    return f"20240601abcdef{ord(data.name):02x}"
 
 
-def setup_django(endpoint: str, scratch: Path) -> dict[str, str]:
-    """Point this process at a fresh SQLite database and the benchmark's S3 server, start
-    Django, migrate; returns the environment for the worker clusters and the tools."""
-    for name in list(os.environ):
-        if name.startswith(_CLEARED) or name in (
-            "AWS_SESSION_TOKEN",
-            "AWS_PROFILE",
-            "DEBUG",
-            "TIME_ZONE",
-        ):
-            del os.environ[name]
-    os.environ.pop("PRESIGN_AWS_PROFILE", None)
-    data_dir = scratch / "dsm-data"
-    data_dir.mkdir()
-    os.environ.update(aws_environment(endpoint, scratch))
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "sharing_project.settings",
-            "SECRET_KEY": SECRET_KEY,
-            "DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
-            "DSM_DATA_DIR": str(data_dir),
-            "TIME_ZONE": "UTC",  # the clusters' log times, read by Cluster.task_taken
-        }
-    )
-    import django
-
-    django.setup()
-    logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per queued task
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return dict(os.environ)
-
-
-def upload_sets(args: argparse.Namespace) -> list[PushSet]:
-    """Sets A and B, uploaded by bench/datasets.py."""
-    from bench.datasets import large_set, small_set
-
-    small = small_set(args.small_files)
-    print(f"Set A: {small.description} uploaded.", flush=True)
-    large = large_set(args.large_files, args.large_mib * MIB)
-    print(f"Set B: {large.description} uploaded.", flush=True)
-    return [
-        PushSet(small, PORTAL_RUN_IDS["A"]),
-        PushSet(large, PORTAL_RUN_IDS["B"], settle=True),
-    ]
-
-
-def upload_warm_up() -> PushSet:
-    """A few small objects, pushed once on every new cluster before anything is timed."""
-    from bench.datasets import DataObject
-    from sharing_project import s3
-
-    data = DataSet("W", f"{WARM_UP_OBJECTS} x 4 KiB", "warm-up/")
-    for n in range(WARM_UP_OBJECTS):
-        body = os.urandom(4 * KIB)
-        s3.put_object(f"s3://{BUCKET}/{data.prefix}file-{n:02d}.bin", body)
-        data.objects.append(DataObject(f"file-{n:02d}.bin", len(body), "", ""))
-    return PushSet(data, PORTAL_RUN_IDS["W"])
-
-
-def create_catalogue(sets: list[PushSet]) -> User:
+def create_catalogue(sets: list[DataSet]) -> object:
     """A library, a workflow run per data set and an operator (staff, in "operators")."""
     from django.contrib.auth import get_user_model
 
     from catalogue.models import Library, WorkflowRun
     from sharing_project.roles import OPERATORS, ensure_groups
 
-    library = Library.objects.create(library_id=LIBRARY_ID)
-    for push_set in sets:
+    library = Library.objects.create(library_id="L2400001")
+    for data in sets:
         run = WorkflowRun.objects.create(
-            portal_run_id=push_set.portal_run_id,
+            portal_run_id=portal_run_id(data),
             workflow_name=WORKFLOW,
             status=WorkflowRun.Status.SUCCEEDED,
-            output_uri=push_set.source,
+            output_uri=data.uri(),
         )
         run.libraries.add(library)
     user = get_user_model().objects.create_user("bench-operator", is_staff=True)
@@ -266,290 +160,140 @@ def create_catalogue(sets: list[PushSet]) -> User:
     return user
 
 
-# --- the measurements ---------------------------------------------------------------------------
+# --- the runs -------------------------------------------------------------------------------
 
 
-@dataclass
-class Bench:
-    args: argparse.Namespace
-    server: Server
-    scratch: Path
-    env: dict[str, str]
-    user: User
-    sets: list[PushSet]
-    warm_up: PushSet
-    s5cmd: Path
-    aws: Path
-    settle_cpu: list[float] = field(default_factory=list)  # moto's CPU s for each settle()
-
-    def cluster(self, name: str, **settings_env: str) -> Cluster:
-        env = self.env | {"Q_CLUSTER_WORKERS": "2"} | settings_env
-        if any(key.startswith("BENCH_") for key in settings_env):
-            env["DJANGO_SETTINGS_MODULE"] = "bench.push_settings"  # the experiment's settings
-        return Cluster(name, env, self.scratch / f"cluster-{slug(name)}.log")
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def measure(
-    args: argparse.Namespace,
-    server: Server,
-    scratch: Path,
-    s5cmd: Path,
-    aws: Path,
-    py_spy: Path | None,
-) -> dict:
-    """Every measurement, as plain data for the report."""
-    env = setup_django(server.endpoint, scratch)
-    from sharing_project import s3
-
-    s3.ensure_bucket(DEST_BUCKET)
-    sets = upload_sets(args)
-    warm = upload_warm_up()
-    user = create_catalogue([*sets, warm])
-    bench = Bench(args, server, scratch, env, user, sets, warm, s5cmd, aws)
-    results: dict = {"sets": sets, "load_before": os.getloadavg()}
-
-    timings: dict[str, dict[str, Timing]] = {
-        s.name: {
-            key: Timing(label, s.name, len(s.data.objects), s.data.total_bytes)
-            for key, label in (
-                ("push", "push (launch_job, qcluster, 2 workers)"),
-                ("s5cmd", "s5cmd cp (server-side copy)"),
-                ("aws", "aws s3 cp --recursive (CLI v1)"),
-            )
-        }
-        for s in sets
+def compare_tools(bench: Bench, sets: list[DataSet], warm_up: DataSet, repeat: int) -> dict:
+    """The push (default settings), s5cmd and aws on each set, `repeat` times, interleaved."""
+    progress("The push with the default settings, s5cmd and aws, interleaved.")
+    labels = {
+        "push": "push (launch_job, qcluster, 2 workers)",
+        "s5cmd": "s5cmd cp (server-side copy)",
+        "aws": "aws s3 cp --recursive (CLI v1)",
     }
-    print("The push with the default settings, s5cmd and aws, interleaved.", flush=True)
-    with bench.cluster("default") as cluster:
-        push_once(bench, cluster, warm, "warm-up")
-        for attempt in range(args.repeat):
-            for push_set in sets:
-                runs = {
-                    "push": push_once(bench, cluster, push_set, f"push-{push_set.name}"),
-                    "s5cmd": tool_once(bench, push_set, "s5cmd", s5cmd_command(bench, push_set)),
-                    "aws": tool_once(bench, push_set, "aws", aws_command(bench, push_set)),
-                }
-                for key, run in runs.items():
-                    timing = timings[push_set.name][key]
-                    timing.runs.append(run)
-                    report_run(timing, attempt, run)
-        results["profile"] = profile_push(bench, cluster, py_spy) if py_spy else None
-    results["timings"] = timings
-
-    variants: dict[str, dict[str, Timing]] = {"": {s.name: timings[s.name]["push"] for s in sets}}
-    for variant in args.variants:
-        name, value = variant.split("=", 1)
-        print(f"The push with {variant}.", flush=True)
-        variants[variant] = {
-            s.name: Timing(f"push, {variant}", s.name, len(s.data.objects), s.data.total_bytes)
-            for s in sets
-        }
-        with bench.cluster(variant, **{name: value}) as cluster:
-            push_once(bench, cluster, warm, "warm-up")
-            for attempt in range(args.repeat):
-                for push_set in sets:
-                    run = push_once(bench, cluster, push_set, f"{slug(variant)}-{push_set.name}")
-                    variants[variant][push_set.name].runs.append(run)
-                    report_run(variants[variant][push_set.name], attempt, run)
-    results["variants"] = variants
-
-    print("The push through a proxy that counts S3 requests.", flush=True)
-    results["requests"] = count_requests(bench)
-    results["load_after"] = os.getloadavg()
-    results["settings"] = worker_settings()
-    results["settle_cpu"] = bench.settle_cpu
-    return results
-
-
-def report_run(timing: Timing, attempt: int, run: Run) -> None:
-    print(
-        f"  set {timing.data_set} run {attempt + 1}: {timing.tool:<42} {run.seconds:7.2f} s "
-        f"(CPU s: client {run.client_cpu:5.2f}, server {run.server_cpu:5.2f}, "
-        f"others {run.other_cpu:5.2f})",
-        flush=True,
-    )
-
-
-def worker_settings() -> dict:
-    """The settings the default cluster ran with (none was set in its environment)."""
-    from django.conf import settings
-
-    return {
-        "PUSH_THREADS": settings.PUSH_THREADS,
-        "PUSH_BATCH_SIZE": settings.PUSH_BATCH_SIZE,
-        "PUSH_MULTIPART_THRESHOLD": settings.PUSH_MULTIPART_THRESHOLD,
-        "poll": settings.Q_CLUSTER["poll"],
-        "workers": 2,
-    }
-
-
-# --- one push -----------------------------------------------------------------------------------
-
-
-def push_config(push_set: PushSet, destination: str) -> dict:
-    """The launch payload, validated and normalised as the API does it."""
-    from shares.validation import LaunchSerializer
-
-    serializer = LaunchSerializer(
-        data={
-            "portalRunIdList": [push_set.portal_run_id],
-            "dataTypeList": ["SecondaryAnalysis"],
-            "shareType": "push",
-            "shareDestination": destination,
-        }
-    )
-    if not serializer.is_valid():
-        raise RuntimeError(f"the launch payload is invalid: {serializer.errors}")
-    return serializer.normalised_config
+    timings = {d.name: {k: Timing.of(label, d) for k, label in labels.items()} for d in sets}
+    with bench.cluster() as cluster:
+        push_once(bench, cluster, warm_up)
+        for _ in range(repeat):
+            for data in sets:
+                timings[data.name]["push"].runs.append(push_once(bench, cluster, data))
+                for name, command in (("s5cmd", bench.tools.s5cmd_cp), ("aws", bench.tools.aws_cp)):
+                    timings[data.name][name].runs.append(tool_once(bench, data, command, name))
+    return timings
 
 
 def push_once(
-    bench: Bench,
-    cluster: Cluster,
-    push_set: PushSet,
-    label: str,
-    during: Callable[[], AbstractContextManager] = contextlib.nullcontext,
+    bench: Bench, cluster: subprocess.Popen, data: DataSet, around=contextlib.nullcontext
 ) -> Run:
-    """A dry run, then the push timed from launch_job's return to SUCCEEDED, then checked;
-    `during` is entered after the dry run and left once the push has ended."""
+    """A dry run, then the push timed from launch_job's return to SUCCEEDED (polling every
+    50 ms), checked, deleted; `around()` is entered after the dry run, left after the push."""
     from jobs.services import launch_job
+    from shares.validation import LaunchSerializer
 
-    settle(bench, push_set)
-    destination = f"s3://{DEST_BUCKET}/{slug(label)}-{uuid.uuid4().hex[:8]}/"
-    config = push_config(push_set, destination)
-    wait_for(launch_job(config, dryrun=True, user=bench.user), cluster)
-    with during():
+    settle(bench, data)
+    destination = f"s3://{DEST_BUCKET}/push-{data.name.lower()}-{uuid.uuid4().hex[:8]}/"
+    payload = {
+        "portalRunIdList": [portal_run_id(data)],
+        "dataTypeList": ["SecondaryAnalysis"],
+        "shareType": "push",
+        "shareDestination": destination,
+    }
+    serializer = LaunchSerializer(data=payload)
+    serializer.is_valid(raise_exception=True)
+    config = serializer.normalised_config
+    wait_for(bench, cluster, launch_job(config, dryrun=True, user=bench.user))
+    with around():
         job = launch_job(config, dryrun=False, user=bench.user)
         launched = time.time()
-        before = Snapshot.take(cluster.cpu, bench.server.pid)
-        start = time.perf_counter()
-        wait_for(job, cluster)
-        seconds = time.perf_counter() - start
-        after = Snapshot.take(cluster.cpu, bench.server.pid)
-    check_push(job, push_set, destination)
-    phases = push_phases(job, cluster, launched, launched + seconds)
-    remove_prefix(destination)
-    return before.run_until(after, seconds, phases)
+        cpu = functools.partial(harness.session_cpu, cluster.pid)
+        run = harness.timed(lambda: wait_for(bench, cluster, job), cpu, bench.server_pid)
+    statuses = Counter(job.job_objects.values_list("status", flat=True))
+    if statuses != Counter({"COPIED": len(data.objects)}):
+        raise RuntimeError(f"push {job.pk} of set {data.name}: objects {dict(statuses)}")
+    folder = destination + f"secondary-analysis/{WORKFLOW}/{portal_run_id(data)}/"
+    expected = {folder + item.relative_path: item.size for item in data.objects}
+    check_copies(destination, expected | {destination + "lims.csv": None}, f"push {job.pk}")
+    progress(f"  set {data.name}: push {run.seconds:7.2f} s")
+    return dataclasses.replace(run, phases=push_phases(job, launched, launched + run.seconds))
 
 
-def wait_for(job, cluster: Cluster, timeout: float = JOB_TIMEOUT) -> None:
+def wait_for(bench: Bench, cluster: subprocess.Popen, job) -> None:
     """Poll the job's status every 50 ms until it ends; anything but SUCCEEDED is an error."""
-    from jobs.models import Job
+    from jobs.models import TERMINAL_STATUSES, Job
 
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + JOB_TIMEOUT
     while True:
-        status = Job.objects.filter(pk=job.pk).values_list("status", flat=True).get()
-        if status in ("SUCCEEDED", "FAILED", "ABORTED"):
+        status = Job.objects.values_list("status", flat=True).get(pk=job.pk)
+        if status in TERMINAL_STATUSES or cluster.poll() is not None or time.monotonic() > deadline:
             break
-        cluster.check_alive()
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"job {job.pk} is still {status} after {timeout:.0f} s")
-        time.sleep(POLL_SECONDS)
+        time.sleep(0.05)
     if status != "SUCCEEDED":
         job.refresh_from_db()
-        kind = "dry run" if job.dryrun else "push"
+        log = (bench.scratch / "cluster.log").read_text()[-4000:]
         raise RuntimeError(
-            f"the {kind} {job.pk} ended {status}: {job.error_type}: {job.error_message} "
-            f"{job.error_details}\ncluster log:\n{cluster.tail()}"
+            f"job {job.pk} (dryrun={job.dryrun}) is {status}: {job.error_type}: "
+            f"{job.error_message}\ncluster log:\n{log}"
         )
 
 
-def check_push(job, push_set: PushSet, destination: str) -> None:
-    """Every object COPIED (none skipped), there with its size, and lims.csv."""
-    from jobs.models import JobObject
+def push_phases(job, launched: float, observed: float) -> tuple[tuple[str, float], ...]:
+    """The push's steps from the job's own records: its start and end, its log lines. The
+    job's task copies the first batch itself; later batches overlap with it."""
+    job.refresh_from_db()
+    lines = list(job.log_lines.order_by("at", "pk").values_list("message", "at"))
+    copying, verified = (
+        next(at.timestamp() for message, at in lines if message.startswith(prefix))
+        for prefix in ("Copying ", "Verified the copies")
+    )
+    started, finished = job.started_at.timestamp(), job.finished_at.timestamp()
+    return (
+        ("the job waits in the queue for a worker", started - launched),
+        ("checks (write check, archive check, skip listing), queue the batches", copying - started),
+        ("copies, then one listing to verify them", verified - copying),
+        ("lims.csv, its presigned link, the job's end", finished - verified),
+        ("until the benchmark notices (it polls every 50 ms)", observed - finished),
+    )
 
-    statuses = Counter(JobObject.objects.filter(job=job).values_list("status", flat=True))
-    if statuses != Counter({"COPIED": len(push_set.data.objects)}):
-        raise RuntimeError(f"push {job.pk} of set {push_set.name}: objects {dict(statuses)}")
-    expected = {
-        destination + push_set.folder + item.relative_path: item.size
-        for item in push_set.data.objects
-    }
-    check_copies(destination, expected, {destination + "lims.csv"}, f"push {job.pk}")
+
+def tool_once(bench: Bench, data: DataSet, command, name: str) -> Run:
+    """One copy of the set between buckets by a tool, into a fresh prefix, checked, deleted."""
+    settle(bench, data)
+    destination = f"s3://{DEST_BUCKET}/{name}-{data.name.lower()}-{uuid.uuid4().hex[:8]}/"
+    argv = command(bench.endpoint, data.uri(), destination)
+    work = functools.partial(harness.run_command, argv, f"{name} on set {data.name}")
+    run = harness.timed(work, harness.children_cpu, bench.server_pid)
+    expected = {destination + item.relative_path: item.size for item in data.objects}
+    check_copies(destination, expected, name)
+    progress(f"  set {data.name}: {name} {run.seconds:7.2f} s")
+    return run
 
 
-def check_copies(destination: str, expected: dict[str, int], extra: set[str], what: str) -> None:
-    """The destination holds exactly the expected objects with their sizes (and `extra`)."""
+def check_copies(destination: str, expected: dict[str, int | None], what: str) -> None:
+    """The destination holds exactly the expected objects, with their sizes (None: any size);
+    then they are deleted (moto keeps everything in memory), 1,000 keys a request."""
     from sharing_project import s3
 
     found = {item.uri: item.size for item in s3.list_objects(destination)}
     wrong = [
         f"{uri}: size {found.get(uri)}, expected {size}"
         for uri, size in expected.items()
-        if found.get(uri) != size
-    ]
-    wrong += [f"{uri}: not expected" for uri in found.keys() - expected.keys() - extra]
-    wrong += [f"{uri}: missing" for uri in extra - found.keys()]
+        if uri not in found or size not in (None, found[uri])
+    ] + [f"{uri}: not expected" for uri in found.keys() - expected.keys()]
     if wrong:
-        listing = "\n".join(wrong[:20])
-        raise RuntimeError(
-            f"{what} did not copy correctly to {destination} ({len(wrong)} problems):\n{listing}"
-        )
-
-
-def remove_prefix(prefix: str) -> None:
-    """Delete the copies (moto keeps everything in memory), 1,000 keys a request."""
-    from sharing_project import s3
-
-    target = s3.parse_s3_uri(prefix, prefix=True)
-    keys = [item.key for item in s3.list_objects(prefix)]
+        raise RuntimeError(f"{what} did not copy correctly to {destination}:\n" + "\n".join(wrong))
+    bucket = s3.parse_s3_uri(destination, prefix=True).bucket
+    keys = [{"Key": s3.parse_s3_uri(uri).key} for uri in found]
     for start in range(0, len(keys), 1000):
-        s3.client().delete_objects(
-            Bucket=target.bucket,
-            Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
-        )
+        objects = {"Objects": keys[start : start + 1000], "Quiet": True}
+        s3.client().delete_objects(Bucket=bucket, Delete=objects)
 
 
-QUEUED_FIRST_BATCH = "the first batch waits in the queue for a worker"
-INLINE_FIRST_BATCH = "the first batch: copied by the job's own task, no hand-over"
-
-
-def push_phases(job, cluster: Cluster, launched: float, observed: float) -> list[tuple[str, float]]:
-    """The push's steps from the job's own records (its start and end, its log lines) and,
-    if the first batch went through the queue as a task of its own, the cluster's log line
-    for the moment a worker took it (django-q2 records a task's enqueueing and its end, not
-    its start). Batches after the first overlap with it and are not steps of their own."""
-    from jobs.models import JobObject
-
-    job.refresh_from_db()
-    lines = list(job.log_lines.order_by("at", "pk").values_list("message", "at"))
-
-    def first(prefix: str) -> float:
-        for message, at in lines:
-            if message.startswith(prefix):
-                return at.timestamp()
-        raise RuntimeError(f"job {job.pk} has no log line starting {prefix!r}: {lines}")
-
-    copying, verified = first("Copying "), first("Verified the copies")
-    position = (
-        JobObject.objects.filter(job=job).order_by("position").values_list("position", flat=True)[0]
-    )
-    # A queued first batch was logged before it ran, so before the job ended: no long wait.
-    taken = cluster.task_taken(f"push-{job.pk}-{position}", timeout=0.3)
-    label, batch_start = (
-        (INLINE_FIRST_BATCH, copying) if taken is None else (QUEUED_FIRST_BATCH, taken)
-    )
-    started, finished = job.started_at.timestamp(), job.finished_at.timestamp()
-    return [
-        ("the job waits in the queue for a worker", started - launched),
-        ("checks (write check, archive check, skip listing), queue the batches", copying - started),
-        (label, batch_start - copying),
-        ("copies, then one listing to verify them", verified - batch_start),
-        ("lims.csv, its presigned link, the job's end", finished - verified),
-        ("until the benchmark notices (it polls every 50 ms)", observed - finished),
-    ]
-
-
-def settle(bench: Bench, push_set: PushSet) -> None:
-    """For a set of large objects: an untimed copy of it between buckets, from this process,
-    then deleted. moto's CPU for copying large objects is much higher for the first copy after
-    other work than for the next one, whatever the client, which would otherwise penalise
-    whichever run comes first; this puts every timed run of the set in the same state."""
-    if not push_set.settle:
+def settle(bench: Bench, data: DataSet) -> None:
+    """For set B (large objects): an untimed copy between buckets from this process, then
+    deleted. moto's CPU for copying large objects is much higher for the first copy after
+    other work than for the next one, whatever the client: this puts every timed run of the
+    set in the same state."""
+    if data.name != "B":
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -559,147 +303,88 @@ def settle(bench: Bench, push_set: PushSet) -> None:
 
     destination = f"s3://{DEST_BUCKET}/settle-{uuid.uuid4().hex[:8]}/"
     options = s3.CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
-    before = process_cpu(bench.server.pid)
+    copies = {destination + item.relative_path: item for item in data.objects}
+
+    def copy(uri: str) -> None:
+        s3.copy_object(data.uri(copies[uri]), uri, copies[uri].size, options)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(
-            pool.map(
-                lambda item: s3.copy_object(
-                    push_set.data.uri(item), destination + item.relative_path, item.size, options
-                ),
-                push_set.data.objects,
-            )
-        )
-    bench.settle_cpu.append(process_cpu(bench.server.pid) - before)
-    remove_prefix(destination)
+        list(pool.map(copy, copies))
+    check_copies(destination, {uri: item.size for uri, item in copies.items()}, "settle")
 
 
-# --- the other tools ----------------------------------------------------------------------------
-
-
-def s5cmd_command(bench: Bench, push_set: PushSet) -> Callable[[str], list[str]]:
-    return lambda destination: [
-        str(bench.s5cmd),
-        "--endpoint-url",
-        bench.server.endpoint,
-        "--log",
-        "error",
-        "cp",
-        f"{push_set.source}*",
-        destination,
-    ]
-
-
-def aws_command(bench: Bench, push_set: PushSet) -> Callable[[str], list[str]]:
-    return lambda destination: [
-        str(bench.aws),
-        "--endpoint-url",
-        bench.server.endpoint,
-        "s3",
-        "cp",
-        "--recursive",
-        "--only-show-errors",
-        push_set.source,
-        destination,
-    ]
-
-
-def tool_once(
-    bench: Bench, push_set: PushSet, name: str, command: Callable[[str], list[str]]
-) -> Run:
-    """One copy of the set between buckets by a tool, into a fresh prefix, checked."""
-    settle(bench, push_set)
-    destination = f"s3://{DEST_BUCKET}/{name}-{push_set.name.lower()}-{uuid.uuid4().hex[:8]}/"
-    before = Snapshot.take(children_cpu, bench.server.pid)
-    start = time.perf_counter()
-    result = subprocess.run(
-        command(destination),
-        env=bench.env,
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    after = Snapshot.take(children_cpu, bench.server.pid)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{name} on set {push_set.name} exited {result.returncode}:\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    expected = {destination + item.relative_path: item.size for item in push_set.data.objects}
-    check_copies(destination, expected, set(), name)
-    remove_prefix(destination)
-    return before.run_until(after, seconds)
-
-
-# --- requests and the profile -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RequestCount:
-    objects: int
-    requests: int  # received by the proxy during the push
-    forwarded: int  # of which answered by the server
-    seconds: float  # the push through the proxy (slower: one upstream connection a request)
-
-
-def count_requests(bench: Bench) -> dict[str, RequestCount]:
-    """Each set pushed once by a cluster whose S3 endpoint is a counting proxy (no faults)."""
+def count_requests(bench: Bench, sets: list[DataSet], warm_up: DataSet) -> dict[str, tuple]:
+    """Each set pushed once by a cluster whose S3 endpoint is a counting proxy (no faults):
+    set -> (objects, requests from the push's launch to its end, seconds through the proxy)."""
     from tests.support.fault_proxy import FaultProxy
 
-    counts: dict[str, RequestCount] = {}
-    proxy = FaultProxy(bench.server.endpoint).start()
-    try:
-        with bench.cluster("counted", AWS_ENDPOINT_URL=proxy.endpoint) as cluster:
-            push_once(bench, cluster, bench.warm_up, "warm-up")
-            for push_set in bench.sets:
-                counts[push_set.name] = _counted_push(bench, cluster, push_set, proxy)
-                count = counts[push_set.name]
-                print(
-                    f"  set {push_set.name}: {count.requests} requests for {count.objects} "
-                    f"objects ({count.requests / count.objects:.3f} each)",
-                    flush=True,
-                )
-    finally:
-        proxy.stop()
-    if proxy.errors:
+    progress("The push through a proxy that counts S3 requests.")
+    counted: dict[str, tuple] = {}
+
+    @contextlib.contextmanager
+    def counting(name: str) -> Iterator[None]:
+        before = proxy.requests
+        yield
+        counted[name] = proxy.requests - before
+
+    with (
+        FaultProxy(bench.endpoint) as proxy,
+        bench.cluster(AWS_ENDPOINT_URL=proxy.endpoint) as cluster,
+    ):
+        push_once(bench, cluster, warm_up)
+        for data in sets:
+            run = push_once(bench, cluster, data, around=functools.partial(counting, data.name))
+            counted[data.name] = (len(data.objects), counted[data.name], run.seconds)
+    if proxy.errors or proxy.forwarded != proxy.requests:
         raise RuntimeError(f"the counting proxy failed: {proxy.errors[:5]}")
-    return counts
-
-
-def _counted_push(bench: Bench, cluster: Cluster, push_set: PushSet, proxy) -> RequestCount:
-    """As push_once, but the proxy's counters are read around the push alone."""
-    from jobs.services import launch_job
-
-    destination = f"s3://{DEST_BUCKET}/counted-{push_set.name.lower()}-{uuid.uuid4().hex[:8]}/"
-    config = push_config(push_set, destination)
-    wait_for(launch_job(config, dryrun=True, user=bench.user), cluster)
-    requests, forwarded = proxy.requests, proxy.forwarded
-    job = launch_job(config, dryrun=False, user=bench.user)
-    start = time.perf_counter()
-    wait_for(job, cluster)
-    seconds = time.perf_counter() - start
-    counted = RequestCount(
-        len(push_set.data.objects),
-        proxy.requests - requests,
-        proxy.forwarded - forwarded,
-        seconds,
-    )
-    check_push(job, push_set, destination)
-    remove_prefix(destination)
     return counted
 
 
-def profile_push(bench: Bench, cluster: Cluster, py_spy: Path):
-    """One more push of set A, the cluster and the server sampled by py-spy (not timed)."""
-    from bench.push_profile import Recorder
+# --- tables ---------------------------------------------------------------------------------
 
-    print(f"One push of set A under {py_spy}.", flush=True)
-    recorder = Recorder(py_spy, cluster.pid, bench.server.pid, bench.scratch)
-    run = push_once(bench, cluster, bench.sets[0], "profiled-a", during=lambda: recorder)
-    profile = recorder.result()
-    profile.push_seconds = run.seconds
-    return profile
+VARIANT_COLUMNS = ["s", "objects/s", "worker CPU s", "server CPU s", "copies s"]
+
+
+def variant_cells(t: Timing) -> str:
+    """'copies s' is the copy step: from the job's log line 'Copying' to 'Verified'."""
+    run = t.best_run
+    return (
+        f"{t.best:.2f} | {t.files_per_second:,.0f} | {run.client_cpu:.2f} | "
+        f"{run.server_cpu:.2f} | {run.phases[2][1]:.2f}"
+    )
+
+
+def target_tables(sets: list[DataSet], timings: dict, requests: dict) -> list[str]:
+    """The targets' measures, then the requests counted against those that docs/push.md's
+    steps account for into an empty prefix: the write check (PUT, DELETE), a listing to skip
+    what is there, a CopyObject per object, a listing to verify (1,000 keys a page) and the
+    PUT of lims.csv."""
+    ratios = [f"{timings[d.name]['s5cmd'].best / timings[d.name]['push'].best:.3f}x" for d in sets]
+    per_object = [f"{requests[d.name][1] / requests[d.name][0]:.3f}" for d in sets]
+    rows = [
+        ["push / s5cmd, throughput", *ratios, "≥ 0.9x"],
+        ["S3 requests per object, push", *per_object, "≤ 1.05 (set A)"],
+    ]
+    counted = [
+        [d.name, f"{n:,}", f"{count:,}", f"{4 + n + max(1, math.ceil(n / 1000)):,}", f"{s:.2f}"]
+        for d in sets
+        for n, count, s in [requests[d.name]]
+    ]
+    header = ["set", "objects", "requests", "by docs/push.md's steps", "push through the proxy s"]
+    return [
+        *table(["measure", *[f"set {d.name}" for d in sets], "target"], rows),
+        *table(header, counted),
+    ]
+
+
+def phase_table(sets: list[DataSet], timings: dict) -> list[str]:
+    best = [timings[d.name]["push"].best_run for d in sets]
+    rows = [
+        [name, *(f"{run.phases[i][1]:.2f}" for run in best)]
+        for i, (name, _) in enumerate(best[0].phases)
+    ]
+    rows.append(["total", *(f"{run.seconds:.2f}" for run in best)])
+    return table(["step (the best push)", *[f"set {d.name} s" for d in sets]], rows)
 
 
 if __name__ == "__main__":
