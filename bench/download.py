@@ -100,7 +100,7 @@ class Workbench:
 
     def __init__(self, data: DataSet, work: Path, endpoint: str, env: dict[str, str]) -> None:
         from jobs.script import ScriptEntry, render_download_script
-        from sharing_project.s3 import presigner
+        from sharing_project.s3.presign import presigner
 
         self.data = data
         self.work = work

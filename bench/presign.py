@@ -44,7 +44,7 @@ def time_presigning(count: int, repeat: int) -> PresignResults:
     """Best of `repeat` for each way of signing, the order rotating from run to run."""
     from django.conf import settings
 
-    from sharing_project.s3 import Presigner, presigner
+    from sharing_project.s3.presign import Presigner, presigner
 
     names = keys(count)
     uris = [f"s3://{BUCKET}/{key}" for key in names]

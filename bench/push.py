@@ -235,12 +235,12 @@ def upload_sets(args: argparse.Namespace) -> list[PushSet]:
 def upload_warm_up() -> PushSet:
     """A few small objects, pushed once on every new cluster before anything is timed."""
     from bench.datasets import DataObject
-    from sharing_project import s3
+    from sharing_project.s3.objects import put_object
 
     data = DataSet("W", f"{WARM_UP_OBJECTS} x 4 KiB", "warm-up/")
     for n in range(WARM_UP_OBJECTS):
         body = os.urandom(4 * KIB)
-        s3.put_object(f"s3://{BUCKET}/{data.prefix}file-{n:02d}.bin", body)
+        put_object(f"s3://{BUCKET}/{data.prefix}file-{n:02d}.bin", body)
         data.objects.append(DataObject(f"file-{n:02d}.bin", len(body), "", ""))
     return PushSet(data, PORTAL_RUN_IDS["W"])
 
@@ -303,9 +303,9 @@ def measure(
 ) -> dict:
     """Every measurement, as plain data for the report."""
     env = setup_django(server.endpoint, scratch)
-    from sharing_project import s3
+    from sharing_project.s3.objects import ensure_bucket
 
-    s3.ensure_bucket(DEST_BUCKET)
+    ensure_bucket(DEST_BUCKET)
     sets = upload_sets(args)
     warm = upload_warm_up()
     user = create_catalogue([*sets, warm])
@@ -474,9 +474,9 @@ def check_push(job, push_set: PushSet, destination: str) -> None:
 
 def check_copies(destination: str, expected: dict[str, int], extra: set[str], what: str) -> None:
     """The destination holds exactly the expected objects with their sizes (and `extra`)."""
-    from sharing_project import s3
+    from sharing_project.s3.objects import list_objects
 
-    found = {item.uri: item.size for item in s3.list_objects(destination)}
+    found = {item.uri: item.size for item in list_objects(destination)}
     wrong = [
         f"{uri}: size {found.get(uri)}, expected {size}"
         for uri, size in expected.items()
@@ -493,12 +493,14 @@ def check_copies(destination: str, expected: dict[str, int], extra: set[str], wh
 
 def remove_prefix(prefix: str) -> None:
     """Delete the copies (moto keeps everything in memory), 1,000 keys a request."""
-    from sharing_project import s3
+    from sharing_project.s3.client import client
+    from sharing_project.s3.objects import list_objects
+    from sharing_project.s3.uris import parse_s3_uri
 
-    target = s3.parse_s3_uri(prefix, prefix=True)
-    keys = [item.key for item in s3.list_objects(prefix)]
+    target = parse_s3_uri(prefix, prefix=True)
+    keys = [item.key for item in list_objects(prefix)]
     for start in range(0, len(keys), 1000):
-        s3.client().delete_objects(
+        client().delete_objects(
             Bucket=target.bucket,
             Delete={"Objects": [{"Key": key} for key in keys[start : start + 1000]], "Quiet": True},
         )
@@ -555,15 +557,15 @@ def settle(bench: Bench, push_set: PushSet) -> None:
 
     from django.conf import settings
 
-    from sharing_project import s3
+    from sharing_project.s3.copy import CopyOptions, copy_object
 
     destination = f"s3://{DEST_BUCKET}/settle-{uuid.uuid4().hex[:8]}/"
-    options = s3.CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
+    options = CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
     before = process_cpu(bench.server.pid)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(
             pool.map(
-                lambda item: s3.copy_object(
+                lambda item: copy_object(
                     push_set.data.uri(item), destination + item.relative_path, item.size, options
                 ),
                 push_set.data.objects,

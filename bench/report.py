@@ -123,7 +123,7 @@ def _setting(args: argparse.Namespace, results: dict) -> list[str]:
         "werkzeug, objects in memory) on 127.0.0.1, a separate process on the same cores as "
         "the clients",
         f"- **Tools:** the project's download script (`templates/data-download.sh`, "
-        f"{results['template']}; URLs from `sharing_project.s3.presigner`); s5cmd {s5cmd}; "
+        f"{results['template']}; URLs from `sharing_project.s3.presign.presigner`); s5cmd {s5cmd}; "
         f"{aws}; both from "
         "`bench/requirements.txt` in `.venv-bench`, with their default concurrency",
         f"- **Data:** set A = {a.description} ({a.total_bytes / 2**20:.1f} MiB, 20 folders), "

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 
 from shares.resolve import ManifestEntry, ResolutionError
-from sharing_project import s3
+from sharing_project.s3.archive import ARCHIVED, RESTORING, archive_state, request_restore
 
 
 class DataDefrostingError(ResolutionError):
@@ -46,10 +46,10 @@ def refuse_archived(manifest: list[ManifestEntry], *, defrost: bool) -> None:
 
 
 def _restore(uri: str) -> tuple[str, str]:
-    state = s3.archive_state(uri)
-    if state == s3.ARCHIVED:
-        s3.request_restore(uri, days=settings.RESTORE_DAYS, tier=settings.RESTORE_TIER)
+    state = archive_state(uri)
+    if state == ARCHIVED:
+        request_restore(uri, days=settings.RESTORE_DAYS, tier=settings.RESTORE_TIER)
         return uri, "restore requested"
-    if state == s3.RESTORING:
+    if state == RESTORING:
         return uri, "restore already in progress"
     return uri, "restored"

@@ -38,8 +38,12 @@ from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus
 from jobs.runner import CONTINUES, execute
 from jobs.targets import Icav2Target, S3Target, target_for
-from sharing_project import s3
 from sharing_project.errors import ShareError
+from sharing_project.s3.archive import is_archived
+from sharing_project.s3.copy import CopyOptions
+from sharing_project.s3.objects import error_code
+from sharing_project.s3.presign import Presigner
+from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +127,7 @@ def remove_marker(job: Job, target: Target, marker: str) -> None:
 
 
 def _not_writable(job: Job, error: Exception) -> DestinationNotWritable:
-    code = s3.error_code(error)
+    code = error_code(error)
     reason = WRITE_CHECK_REASONS.get(code, f"{type(error).__name__}: {error}")
     return DestinationNotWritable(
         f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
@@ -133,12 +137,12 @@ def _not_writable(job: Job, error: Exception) -> DestinationNotWritable:
 
 def _with_archive_state(objects) -> list[JobObject]:
     """The objects, with `archived` refreshed by a HEAD of those in an archivable class."""
-    candidates = list(objects.filter(storage_class__in=s3.ARCHIVABLE_STORAGE_CLASSES))
+    candidates = list(objects.filter(storage_class__in=ARCHIVABLE_STORAGE_CLASSES))
     if not candidates:
         return candidates
     with ThreadPoolExecutor(max_workers=8) as pool:
         for item, archived in zip(
-            candidates, pool.map(lambda o: s3.is_archived(o.source_uri), candidates), strict=True
+            candidates, pool.map(lambda o: is_archived(o.source_uri), candidates), strict=True
         ):
             item.archived = archived
     return candidates
@@ -241,7 +245,7 @@ def copy_batch(job: Job, batch: Batch) -> str | None:
             position__lte=batch.last,
         ).order_by("position")
     )
-    options = s3.CopyOptions(
+    options = CopyOptions(
         multipart_threshold=settings.PUSH_MULTIPART_THRESHOLD,
         part_size=settings.PUSH_PART_SIZE,
         storage_class=settings.PUSH_STORAGE_CLASS,
@@ -254,7 +258,7 @@ def copy_batch(job: Job, batch: Batch) -> str | None:
     return finalize(job)
 
 
-def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions, target: Target) -> None:
+def _copy_all(job: Job, todo: list[JobObject], options: CopyOptions, target: Target) -> None:
     results: list[tuple[JobObject, str]] = []  # (object, "" or the error)
     aborted = job.abort_was_requested()  # asked before this batch started
     last_flush = time.monotonic()
@@ -283,13 +287,13 @@ def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions, target: 
         save_progress(job)
 
 
-def _copy_one(item: JobObject, options: s3.CopyOptions, target: Target) -> tuple[JobObject, str]:
+def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[JobObject, str]:
     """Copy one object, retrying it as a whole after botocore's own retries give up."""
     for attempt in range(1, OBJECT_ATTEMPTS + 1):
         try:
             etag = target.copy(item, options)
         except Exception as error:
-            if attempt == OBJECT_ATTEMPTS or s3.error_code(error) in ("AccessDenied", "NoSuchKey"):
+            if attempt == OBJECT_ATTEMPTS or error_code(error) in ("AccessDenied", "NoSuchKey"):
                 return item, f"{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
@@ -419,7 +423,7 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
 
 
 def write_lims_csv(
-    job: Job, target: Target, body: bytes | None = None, signer: s3.Presigner | None = None
+    job: Job, target: Target, body: bytes | None = None, signer: Presigner | None = None
 ) -> None:
     if body is None:
         body = render_lims_csv(lims_rows(job)).encode()

@@ -23,8 +23,10 @@ from dataclasses import dataclass, replace
 from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
-from sharing_project import s3
 from sharing_project.errors import ShareError
+from sharing_project.s3.archive import is_archived
+from sharing_project.s3.objects import list_objects
+from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, parse_s3_uri
 
 FASTQ = "Fastq"
 SECONDARY = "SecondaryAnalysis"
@@ -187,7 +189,7 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     one replaced since the import is shared with its current size, ETag and storage class."""
     folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        listings = pool.map(lambda folder: list(s3.list_objects(folder)), folders)
+        listings = pool.map(lambda folder: list(list_objects(folder)), folders)
         live = {item.uri: item for listing in listings for item in listing}
     missing = [entry.source_uri for entry in entries if entry.source_uri not in live]
     if missing:
@@ -208,7 +210,7 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
 
 
 def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
-    prefix = s3.parse_s3_uri(run.output_uri, prefix=True)
+    prefix = parse_s3_uri(run.output_uri, prefix=True)
     folder = f"secondary-analysis/{run.workflow_name}/{run.portal_run_id}/"
     return [
         ManifestEntry(
@@ -221,7 +223,7 @@ def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
             portal_run_id=run.portal_run_id,
             workflow_name=run.workflow_name,
         )
-        for item in s3.list_objects(run.output_uri)
+        for item in list_objects(run.output_uri)
         if not item.key.endswith("/")  # folder markers are not files
     ]
 
@@ -280,11 +282,9 @@ def _refuse_unsafe(entries: list[ManifestEntry]) -> None:
 
 def _mark_archived(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """Ask S3 (one HEAD each, in parallel) only about objects in a class that can be archived."""
-    candidates = [
-        i for i, e in enumerate(entries) if e.storage_class in s3.ARCHIVABLE_STORAGE_CLASSES
-    ]
+    candidates = [i for i, e in enumerate(entries) if e.storage_class in ARCHIVABLE_STORAGE_CLASSES]
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        states = pool.map(lambda i: s3.is_archived(entries[i].source_uri), candidates)
+        states = pool.map(lambda i: is_archived(entries[i].source_uri), candidates)
         for index, archived in zip(candidates, states, strict=True):
             if archived:
                 entries[index] = replace(entries[index], archived=True)

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from sharing_project import icav2
-from sharing_project import s3 as s3_api
 from sharing_project.errors import ShareError
+from sharing_project.s3.client import client_for_credentials
+from sharing_project.s3.objects import ensure_bucket
+from sharing_project.s3.stream import stream_copy, stream_transfer_config
 from tests.support.icav2_server import MEDIA_TYPE, Icav2Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +51,13 @@ def cup(icav2_server: Icav2Server) -> str:
 
 
 def source_object(s3, key: str, content: bytes) -> str:
-    s3_api.ensure_bucket(SOURCE_BUCKET)
+    ensure_bucket(SOURCE_BUCKET)
     s3.put_object(Bucket=SOURCE_BUCKET, Key=key, Body=content)
     return f"s3://{SOURCE_BUCKET}/{key}"
 
 
 def destination_client(credentials: icav2.Icav2Credentials):
-    return s3_api.client_for_credentials(
+    return client_for_credentials(
         credentials.access_key,
         credentials.secret_key,
         credentials.session_token,
@@ -225,7 +227,7 @@ def test_stream_copy_lands_byte_identical_in_the_icav2_folder(icav2_server, cup,
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("fastq/RUN1/Lane_1/L2400001/L2400001_R1.fastq.gz")
 
-    etag = s3_api.stream_copy(
+    etag = stream_copy(
         source,
         destination_client(credentials),
         credentials.bucket,
@@ -247,7 +249,7 @@ def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3)
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("secondary-analysis/tumor-normal/run/tumor.bam")
 
-    etag = s3_api.stream_copy(
+    etag = stream_copy(
         source,
         destination_client(credentials),
         credentials.bucket,
@@ -266,12 +268,12 @@ def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3)
 def test_stream_copy_parts_stay_within_s3s_part_limit_and_memory_bound():
     size = 200 * 1024**3
 
-    config = s3_api.stream_transfer_config(size)
+    config = stream_transfer_config(size)
 
     assert config.multipart_threshold == 64 * MIB
     assert config.multipart_chunksize * 10_000 >= size
     assert config.multipart_chunksize * config.max_in_memory_upload_chunks < size / 100
-    assert s3_api.stream_transfer_config(100 * MIB).multipart_chunksize == 16 * MIB
+    assert stream_transfer_config(100 * MIB).multipart_chunksize == 16 * MIB
 
 
 # --- authentication ----------------------------------------------------------------------------
