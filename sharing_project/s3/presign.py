@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import botocore.session
-from botocore.config import Config
 from django.conf import settings
 
+from sharing_project.s3.client import config
 from sharing_project.s3.uris import parse_s3_uri
 
 
@@ -95,9 +95,6 @@ def presigner(lifetime_seconds: int) -> Presigner:
         aws_access_key_id=frozen.access_key,
         aws_secret_access_key=frozen.secret_key,
         aws_session_token=frozen.token,
-        config=Config(
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if settings.AWS_ENDPOINT_URL else "virtual"},
-        ),
+        config=config(settings.AWS_ENDPOINT_URL, settings.S3_MAX_ATTEMPTS),
     )
     return Presigner(signing_client, expires_at.replace(microsecond=0), warning)

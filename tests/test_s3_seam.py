@@ -1,0 +1,55 @@
+"""The S3 seam itself: every client it builds is configured alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+from botocore.retries.standard import ExponentialBackoff
+
+from sharing_project.s3.client import client, client_for_credentials
+from sharing_project.s3.presign import Presigner, presigner
+from tests.support.fault_proxy import FaultProxy
+
+REGION = "ap-southeast-2"
+
+
+def test_s3_max_attempts_counts_every_attempt_of_every_client(
+    s3, s3_endpoint, settings, monkeypatch
+) -> None:
+    """Regression: clients for other credentials (ICAv2's) took S3_MAX_ATTEMPTS as retries,
+    making one request more than the shared client."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0)
+    s3.create_bucket(Bucket="throttled", CreateBucketConfiguration={"LocationConstraint": REGION})
+    settings.S3_MAX_ATTEMPTS = 3
+    with FaultProxy(s3_endpoint, slowdown_every=1) as throttling:
+        settings.AWS_ENDPOINT_URL = throttling.endpoint
+        clients = {
+            "shared": client(),
+            "other credentials": client_for_credentials("testing", "testing", "", REGION),
+        }
+        requests = {}
+        for name, each in clients.items():
+            before = throttling.requests
+            with pytest.raises(ClientError, match="SlowDown"):
+                each.put_object(Bucket="throttled", Key="never", Body=b"never stored")
+            requests[name] = throttling.requests - before
+    assert requests == {"shared": 3, "other credentials": 3}
+
+
+def test_links_on_aws_point_at_the_regions_endpoint_whoever_signs(settings) -> None:
+    """Regression: links signed with an ICAv2 folder's credentials pointed at S3's legacy
+    global endpoint, the service's own at the region's."""
+    settings.AWS_ENDPOINT_URL = None
+    folder_client = client_for_credentials("testing", "testing", "token", REGION)
+    signers = {
+        "service": presigner(3600),
+        "folder": Presigner(folder_client, datetime.now(UTC) + timedelta(hours=1)),
+    }
+    hosts = {
+        name: signer.url("s3://dsm-sharing/pull/lims.csv").split("?")[0]
+        for name, signer in signers.items()
+    }
+    expected = f"https://dsm-sharing.s3.{REGION}.amazonaws.com/pull/lims.csv"
+    assert hosts == {"service": expected, "folder": expected}
