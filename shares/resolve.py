@@ -24,8 +24,9 @@ from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from sharing_project.errors import ShareError
-from sharing_project.s3.archive import is_archived
-from sharing_project.s3.objects import list_objects
+
+# The functions that call S3 import its modules themselves: the console's share form imports
+# this module (for select()) at every start-up, which must not load boto3.
 from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, parse_s3_uri
 
 FASTQ = "Fastq"
@@ -187,6 +188,8 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """The catalogue's fastq objects as S3 has them now: one listing per folder (in parallel,
     not one HEAD per object); an object that has gone fails the resolution, naming it, and
     one replaced since the import is shared with its current size, ETag and storage class."""
+    from sharing_project.s3.objects import list_objects
+
     folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
         listings = pool.map(lambda folder: list(list_objects(folder)), folders)
@@ -210,6 +213,8 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
 
 
 def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
+    from sharing_project.s3.objects import list_objects
+
     prefix = parse_s3_uri(run.output_uri, prefix=True)
     folder = f"secondary-analysis/{run.workflow_name}/{run.portal_run_id}/"
     return [
@@ -282,6 +287,8 @@ def _refuse_unsafe(entries: list[ManifestEntry]) -> None:
 
 def _mark_archived(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """Ask S3 (one HEAD each, in parallel) only about objects in a class that can be archived."""
+    from sharing_project.s3.archive import is_archived
+
     candidates = [i for i, e in enumerate(entries) if e.storage_class in ARCHIVABLE_STORAGE_CLASSES]
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
         states = pool.map(lambda i: is_archived(entries[i].source_uri), candidates)

@@ -1,8 +1,12 @@
-"""The S3 seam itself: every client it builds is configured alike."""
+"""The S3 seam itself: what imports boto3, and every client it builds is configured alike."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,6 +17,35 @@ from sharing_project.s3.presign import Presigner, presigner
 from tests.support.fault_proxy import FaultProxy
 
 REGION = "ap-southeast-2"
+ROOT = Path(__file__).resolve().parent.parent
+
+LOADED_AT_START_UP = """
+import sys
+
+import django
+
+django.setup()  # the admin's autodiscovery imports every app's admin, forms and services
+import catalogue.models, jobs.models, shares.models
+from django.db.migrations.loader import MigrationLoader
+
+MigrationLoader(None)  # every app's migrations, read from disk
+print(sorted(name for name in ("boto3", "botocore") if name in sys.modules))
+"""
+
+
+def test_start_up_models_and_migrations_do_not_load_boto3() -> None:
+    """Regression: models and migrations imported the whole S3 module, and with it boto3, for
+    a validator or a list of storage classes."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOADED_AT_START_UP],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_s3_max_attempts_counts_every_attempt_of_every_client(
