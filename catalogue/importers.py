@@ -31,6 +31,7 @@ from catalogue.models import (
     WorkflowRun,
 )
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from sharing_project.s3.uris import bare_etag
 
 LIMS = "lims"
 FASTQ = "fastq"
@@ -366,11 +367,11 @@ def _upsert_fastq(v: dict[str, str]) -> str:
             "compression": _choice(v["compression"] or "GZIP", Fastq.Compression, "compression"),
             "r1_uri": v["r1Uri"],
             "r1_size": _number(v["r1Size"], "r1Size", int),
-            "r1_etag": v["r1Etag"].strip('"'),
+            "r1_etag": bare_etag(v["r1Etag"]),
             "r1_storage_class": v["r1StorageClass"] or "STANDARD",
             "r2_uri": v["r2Uri"],
             "r2_size": _number(v["r2Size"], "r2Size", int),
-            "r2_etag": v["r2Etag"].strip('"'),
+            "r2_etag": bare_etag(v["r2Etag"]),
             "r2_storage_class": v["r2StorageClass"] or ("STANDARD" if v["r2Uri"] else ""),
         },
     )

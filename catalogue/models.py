@@ -16,6 +16,7 @@ from catalogue.workflows import Workflow
 from sharing_project.s3.uris import (
     ARCHIVED_STORAGE_CLASSES,
     STORAGE_CLASSES,
+    validate_etag,
     validate_object_uri,
     validate_prefix_uri,
 )
@@ -147,7 +148,6 @@ class Library(ValidatedModel):
 _INDEX = RegexValidator(
     r"^[ACGTN]*(?:\+[ACGTN]+)?$", "Enter an index of A, C, G, T, N (dual: ACGT+TTGA)."
 )
-_ETAG = RegexValidator(r"^[0-9a-f]{32}(?:-\d+)?$", "Enter an S3 ETag (32 hex, optionally -parts).")
 
 
 class Fastq(ValidatedModel):
@@ -168,7 +168,7 @@ class Fastq(ValidatedModel):
     )
     r1_uri = models.CharField("R1 URI", max_length=1024, validators=[validate_object_uri])
     r1_size = models.BigIntegerField("R1 size", validators=[MinValueValidator(0)])
-    r1_etag = models.CharField("R1 ETag", max_length=64, validators=[_ETAG])
+    r1_etag = models.CharField("R1 ETag", max_length=64, validators=[validate_etag])
     r1_storage_class = models.CharField(
         "R1 storage class",
         max_length=32,
@@ -181,7 +181,7 @@ class Fastq(ValidatedModel):
     r2_size = models.BigIntegerField(
         "R2 size", null=True, blank=True, validators=[MinValueValidator(0)]
     )
-    r2_etag = models.CharField("R2 ETag", max_length=64, blank=True, validators=[_ETAG])
+    r2_etag = models.CharField("R2 ETag", max_length=64, blank=True, validators=[validate_etag])
     r2_storage_class = models.CharField(
         "R2 storage class",
         max_length=32,

@@ -41,9 +41,9 @@ from jobs.targets import Icav2Target, S3Target, target_for
 from sharing_project.errors import ShareError
 from sharing_project.s3.archive import is_archived
 from sharing_project.s3.copy import CopyOptions
-from sharing_project.s3.objects import error_code
+from sharing_project.s3.objects import error_code, is_permanent, write_refusal
 from sharing_project.s3.presign import Presigner
-from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES
+from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, single_part_etags
 
 logger = logging.getLogger(__name__)
 
@@ -97,14 +97,6 @@ def execute_push(job: Job) -> str | None:
     return dispatch(job)
 
 
-WRITE_CHECK_REASONS = {
-    "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
-    "s3:DeleteObject on it",
-    "NoSuchBucket": "the bucket does not exist",
-    "AllAccessDisabled": "access to the bucket is disabled",
-}
-
-
 def check_writable(job: Job, target: Target) -> str:
     """Write a small marker at the destination before copying anything; return its URI
     (`remove_marker` removes it)."""
@@ -127,11 +119,9 @@ def remove_marker(job: Job, target: Target, marker: str) -> None:
 
 
 def _not_writable(job: Job, error: Exception) -> DestinationNotWritable:
-    code = error_code(error)
-    reason = WRITE_CHECK_REASONS.get(code, f"{type(error).__name__}: {error}")
     return DestinationNotWritable(
-        f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
-        {"destination": job.destination, "code": code},
+        f"Cannot write to {job.destination}: {write_refusal(error)}. Nothing was copied.",
+        {"destination": job.destination, "code": error_code(error)},
     )
 
 
@@ -293,22 +283,16 @@ def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[Jo
         try:
             etag = target.copy(item, options)
         except Exception as error:
-            if attempt == OBJECT_ATTEMPTS or error_code(error) in ("AccessDenied", "NoSuchKey"):
+            if attempt == OBJECT_ATTEMPTS or is_permanent(error):
                 return item, f"{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
-        if target.etags_comparable and _comparable(item.etag, etag) and etag != item.etag:
+        if target.etags_comparable and single_part_etags(item.etag, etag) and etag != item.etag:
             return item, f"ETag {etag} after the copy, {item.etag} at the source"
         if etag and etag != item.etag:
             item.destination_etag = etag
         return item, ""
     raise AssertionError("unreachable")
-
-
-def _comparable(source_etag: str, copy_etag: str) -> bool:
-    """Two ETags say the same bytes only when both are single-part MD5s; a copy in parts
-    gets an ETag of its own."""
-    return "-" not in source_etag and "-" not in copy_etag
 
 
 def _record(job: Job, results: list[tuple[JobObject, str]]) -> None:
@@ -412,7 +396,11 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
             problem = "not found at the destination after the copy"
         elif found[0] != item.size:
             problem = f"size {found[0]} at the destination, {item.size} at the source"
-        elif target.etags_comparable and _comparable(item.etag, found[1]) and found[1] != item.etag:
+        elif (
+            target.etags_comparable
+            and single_part_etags(item.etag, found[1])
+            and found[1] != item.etag
+        ):
             problem = f"ETag {found[1]} at the destination, {item.etag} at the source"
         if problem:
             JobObject.objects.filter(pk=item.pk).update(

@@ -1,4 +1,5 @@
-"""The S3 seam itself: what imports boto3, and every client it builds is configured alike."""
+"""The S3 seam itself: what imports boto3, every client it builds is configured alike, and
+what ETags and S3's error codes mean."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from botocore.exceptions import ClientError
 from botocore.retries.standard import ExponentialBackoff
 
 from sharing_project.s3.client import client, client_for_credentials
+from sharing_project.s3.objects import is_permanent, write_refusal
 from sharing_project.s3.presign import Presigner, presigner
+from sharing_project.s3.uris import bare_etag, etag_md5, single_part_etags
 from tests.support.fault_proxy import FaultProxy
 
 REGION = "ap-southeast-2"
@@ -86,3 +89,26 @@ def test_links_on_aws_point_at_the_regions_endpoint_whoever_signs(settings) -> N
     }
     expected = f"https://dsm-sharing.s3.{REGION}.amazonaws.com/pull/lims.csv"
     assert hosts == {"service": expected, "folder": expected}
+
+
+MD5 = "9e107d9d372bb6826bd81d3542a419d6"
+
+
+def test_an_etag_with_parts_is_not_an_md5() -> None:
+    assert bare_etag(f'"{MD5}"') == MD5
+    assert etag_md5(MD5) == MD5
+    assert etag_md5(f"{MD5}-3") == ""
+    assert single_part_etags(MD5, "0" * 32)
+    assert not single_part_etags(MD5, f"{MD5}-3")
+
+
+def test_only_denied_access_and_missing_objects_are_not_worth_retrying() -> None:
+    def failed(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": code}}, "CopyObject")
+
+    assert is_permanent(failed("AccessDenied"))
+    assert is_permanent(failed("NoSuchKey"))
+    assert not is_permanent(failed("SlowDown"))
+    assert not is_permanent(ConnectionError("reset"))
+    assert write_refusal(failed("NoSuchBucket")) == "the bucket does not exist"
+    assert write_refusal(ValueError("odd")) == "ValueError: odd"

@@ -118,3 +118,23 @@ def error_code(error: Exception) -> str:
     if isinstance(error, ClientError):
         return str(error.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def is_permanent(error: Exception) -> bool:
+    """True when repeating the call cannot help: access is denied or the object is gone
+    (botocore has already retried throttling, 5xx and dropped connections)."""
+    return error_code(error) in ("AccessDenied", "NoSuchKey")
+
+
+_WRITE_REFUSALS = {
+    "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
+    "s3:DeleteObject on it",
+    "NoSuchBucket": "the bucket does not exist",
+    "AllAccessDisabled": "access to the bucket is disabled",
+}
+
+
+def write_refusal(error: Exception) -> str:
+    """Why a write (or the removal of what was written) failed, in words an operator can act
+    on; the error itself when S3 gave no reason of those."""
+    return _WRITE_REFUSALS.get(error_code(error), f"{type(error).__name__}: {error}")

@@ -9,11 +9,13 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 
 # Buckets: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
 _BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 _S3_URI = re.compile(rf"^s3://(?P<bucket>{_BUCKET})/(?P<key>.*)$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MD5 = re.compile(r"^[0-9a-f]{32}$")
 
 STORAGE_CLASSES = (
     "STANDARD",
@@ -77,6 +79,30 @@ def validate_prefix_uri(uri: str) -> None:
     parse_s3_uri(uri, prefix=True)
 
 
+# An ETag is the MD5 of the bytes (32 hex) when the object was written in one request, and
+# `<hex>-<number of parts>` when it was written in parts (or copied in parts): not an MD5.
+validate_etag = RegexValidator(
+    r"^[0-9a-f]{32}(?:-\d+)?$", "Enter an S3 ETag (32 hex, optionally -parts)."
+)
+
+
 def bare_etag(raw: str) -> str:
     """An ETag without the double quotes S3 puts around it; the service keeps them bare."""
     return raw.strip('"')
+
+
+def is_multipart_etag(etag: str) -> bool:
+    """True for the ETag of an object written in parts, which is not the MD5 of its bytes."""
+    return "-" in etag
+
+
+def etag_md5(etag: str) -> str:
+    """The MD5 of the object's bytes that its ETag gives: the ETag itself when it is 32 hex
+    digits (written in one request), "" otherwise."""
+    return etag if _MD5.match(etag) else ""
+
+
+def single_part_etags(*etags: str) -> bool:
+    """True when every ETag is a single-part one, the MD5 of the bytes: only then do equal
+    ETags mean equal bytes (a copy in parts gets an ETag of its own)."""
+    return not any(is_multipart_etag(etag) for etag in etags)
