@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from catalogue.models import (
     WorkflowRun,
 )
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from sharing_project.errors import ImportRejected
 from sharing_project.s3.uris import bare_etag
 
 LIMS = "lims"
@@ -106,16 +107,6 @@ class ImportResult:
             f"{self.path} ({self.kind}): {self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged"
         )
-
-
-@dataclass
-class ImportRejected(Exception):
-    path: str
-    problems: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        listed = "\n".join(f"  {self.path}: {p}" for p in self.problems)
-        return f"{self.path}: nothing imported, {len(self.problems)} problem(s):\n{listed}"
 
 
 def import_file(path: str | Path, kind: str | None = None) -> ImportResult:

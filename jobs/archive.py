@@ -6,16 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
-from shares.resolve import ManifestEntry, ResolutionError
+from shares.resolve import ManifestEntry
+from sharing_project.errors import ArchivedDataError, DataDefrostingError
 from sharing_project.s3.archive import ARCHIVED, RESTORING, archive_state, request_restore
-
-
-class DataDefrostingError(ResolutionError):
-    error_type = "DataDefrostingError"
-
-
-class ArchivedDataError(ResolutionError):
-    error_type = "ArchivedDataError"
 
 
 def refuse_archived(manifest: list[ManifestEntry], *, defrost: bool) -> None:

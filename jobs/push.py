@@ -38,7 +38,7 @@ from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus
 from jobs.runner import CONTINUES, execute
 from jobs.targets import Icav2Target, S3Target, target_for
-from sharing_project.errors import ShareError
+from sharing_project.errors import CopyFailed, DestinationNotWritable
 from sharing_project.s3.archive import is_archived
 from sharing_project.s3.copy import CopyOptions
 from sharing_project.s3.objects import error_code, is_permanent, write_refusal
@@ -50,14 +50,6 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.5
 OBJECT_ATTEMPTS = 3
 DONE = (JobObject.Status.COPIED, JobObject.Status.SKIPPED, JobObject.Status.FAILED)
-
-
-class DestinationNotWritable(ShareError):
-    error_type = "DestinationNotWritable"
-
-
-class CopyFailed(ShareError):
-    error_type = "CopyFailed"
 
 
 Target = S3Target | Icav2Target

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
-from sharing_project.errors import ShareError
+from sharing_project.errors import DuplicateRelativePath, MissingSourceObjects, UnsafeObjectKey
 
 # The functions that call S3 import its modules themselves: the console's share form imports
 # this module (for select()) at every start-up, which must not load boto3.
@@ -40,24 +40,6 @@ _LIBRARY_LOOKUPS = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARALLEL_S3_CALLS = 8
-
-
-class ResolutionError(ShareError):
-    """The configuration cannot be shared as it stands; `details` names what is wrong."""
-
-    error_type = "ResolutionError"
-
-
-class UnsafeObjectKey(ResolutionError):
-    error_type = "UnsafeObjectKey"
-
-
-class MissingSourceObjects(ResolutionError):
-    error_type = "MissingSourceObjects"
-
-
-class DuplicateRelativePath(ResolutionError):
-    error_type = "DuplicateRelativePath"
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from catalogue.demo import ARCHIVED_LIBRARY, RUN_A, RUN_B
 from catalogue.models import Fastq, Library, WorkflowRun
-from shares.resolve import MissingSourceObjects, UnsafeObjectKey, resolve, unsafe_reason
+from shares.resolve import resolve, unsafe_reason
 from shares.validation import LaunchSerializer
+from sharing_project.errors import MissingSourceObjects, UnsafeObjectKey
 from sharing_project.s3.objects import (
     delete_object,
     ensure_bucket,

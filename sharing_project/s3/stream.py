@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from boto3.s3.transfer import TransferConfig
 
+from sharing_project.errors import IncompleteCopy
 from sharing_project.s3.client import client
 from sharing_project.s3.copy import MIB, part_size_for
 from sharing_project.s3.uris import bare_etag, parse_s3_uri
@@ -12,10 +13,6 @@ from sharing_project.s3.uris import bare_etag, parse_s3_uri
 STREAM_MULTIPART_THRESHOLD = 64 * MIB
 STREAM_PART_SIZE = 16 * MIB
 STREAM_THREADS = 4
-
-
-class IncompleteCopy(RuntimeError):
-    """The object written is not the size of the object read."""
 
 
 def stream_transfer_config(

@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import cli
-from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.services import launch_job
 from shares.validation import LaunchSerializer
+from sharing_project.errors import DryRunRequired, LaunchRefused
 
 _MORE_HELP = {
     "data-type": " (required): Fastq and/or SecondaryAnalysis",
