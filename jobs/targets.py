@@ -25,9 +25,6 @@ class S3Target:
     def __init__(self, destination: Destination):
         self.prefix = str(destination)
 
-    def uri_of(self, item: JobObject) -> str:
-        return item.destination_uri
-
     def existing(self) -> dict[str, tuple[int, str]]:
         """Destination URI -> (size, ETag) of everything already there: one listing."""
         return {o.uri: (o.size, o.etag) for o in list_objects(self.prefix)}
@@ -68,9 +65,6 @@ class Icav2Target:
 
     def _s3_uri(self, relative_path: str) -> str:
         return self.credentials.s3_prefix + relative_path
-
-    def uri_of(self, item: JobObject) -> str:
-        return item.destination_uri
 
     def existing(self) -> dict[str, tuple[int, str]]:
         prefix = self.credentials.s3_prefix

@@ -324,11 +324,6 @@ def folder_upload_credentials(project: str, folder_path: str) -> Icav2Credential
     return _temporary_credentials(api, folder)
 
 
-def temporary_credentials(folder: Icav2Folder) -> Icav2Credentials:
-    """New temporary AWS credentials for a known folder (e.g. when the last ones expire soon)."""
-    return _temporary_credentials(client(), folder)
-
-
 def _find_folder(api: Icav2Client, project_id: str, path: str) -> Icav2Folder | None:
     """wrapica's exact lookup: the parent's direct children with that name, then an exact,
     case-sensitive comparison of `details.path` (the API's own match ignores case)."""
