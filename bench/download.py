@@ -112,7 +112,7 @@ def tool_commands(data: DataSet, work: Path, endpoint: str, tools, sweep: list[i
     """key -> (label, command into "{dest}"): the script with the links the project signs
     (`--parallel` 8, 16 and `sweep`), bare parallel curl, s5cmd, aws, a serial curl loop."""
     from jobs.script import ScriptEntry, render_download_script
-    from sharing_project.s3 import presigner
+    from sharing_project.s3.presign import presigner
 
     work.mkdir(parents=True)
     signer = presigner(3600)
@@ -209,7 +209,7 @@ def time_presigning(count: int, repeat: int) -> tuple[dict[str, list[float]], fl
     from botocore.config import Config
     from django.conf import settings
 
-    from sharing_project.s3 import presigner
+    from sharing_project.s3.presign import presigner
 
     progress(f"Presigning {count:,} URLs.")
     keys = [f"presign/dir-{i % 100:02d}/sample-{i:06d}.fastq.gz" for i in range(count)]

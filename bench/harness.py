@@ -192,10 +192,11 @@ def large_set(count: int, mib: int) -> DataSet:
 
 def _upload(data: DataSet, paths: list[str], body: Callable[[int], bytes], workers: int) -> None:
     """PUT every object (one request each, so that its ETag is its MD5) from a thread pool."""
-    from sharing_project import s3
+    from sharing_project.s3.client import client as service_client
+    from sharing_project.s3.objects import ensure_bucket
 
-    client = s3.client()
-    s3.ensure_bucket(BUCKET)
+    client = service_client()
+    ensure_bucket(BUCKET)
 
     def put(index: int) -> DataObject:
         content = body(index)

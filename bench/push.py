@@ -72,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         from django.conf import settings
         from django.core.management import call_command
 
-        from sharing_project import s3
+        from sharing_project.s3.objects import ensure_bucket
 
         call_command("migrate", verbosity=0, interactive=False)
-        s3.ensure_bucket(DEST_BUCKET)
+        ensure_bucket(DEST_BUCKET)
         sets = harness.upload_sets(args)
         warm_up = harness.small_set(20, "W", "warm-up/")  # a new cluster's first push, untimed
         bench.user = create_catalogue([*sets, warm_up])
@@ -271,9 +271,11 @@ def tool_once(bench: Bench, data: DataSet, command, name: str) -> Run:
 def check_copies(destination: str, expected: dict[str, int | None], what: str) -> None:
     """The destination holds exactly the expected objects, with their sizes (None: any size);
     then they are deleted (moto keeps everything in memory), 1,000 keys a request."""
-    from sharing_project import s3
+    from sharing_project.s3.client import client
+    from sharing_project.s3.objects import list_objects
+    from sharing_project.s3.uris import parse_s3_uri
 
-    found = {item.uri: item.size for item in s3.list_objects(destination)}
+    found = {item.uri: item.size for item in list_objects(destination)}
     wrong = [
         f"{uri}: size {found.get(uri)}, expected {size}"
         for uri, size in expected.items()
@@ -281,11 +283,11 @@ def check_copies(destination: str, expected: dict[str, int | None], what: str) -
     ] + [f"{uri}: not expected" for uri in found.keys() - expected.keys()]
     if wrong:
         raise RuntimeError(f"{what} did not copy correctly to {destination}:\n" + "\n".join(wrong))
-    bucket = s3.parse_s3_uri(destination, prefix=True).bucket
-    keys = [{"Key": s3.parse_s3_uri(uri).key} for uri in found]
+    bucket = parse_s3_uri(destination, prefix=True).bucket
+    keys = [{"Key": parse_s3_uri(uri).key} for uri in found]
     for start in range(0, len(keys), 1000):
         objects = {"Objects": keys[start : start + 1000], "Quiet": True}
-        s3.client().delete_objects(Bucket=bucket, Delete=objects)
+        client().delete_objects(Bucket=bucket, Delete=objects)
 
 
 def settle(bench: Bench, data: DataSet) -> None:
@@ -299,14 +301,14 @@ def settle(bench: Bench, data: DataSet) -> None:
 
     from django.conf import settings
 
-    from sharing_project import s3
+    from sharing_project.s3.copy import CopyOptions, copy_object
 
     destination = f"s3://{DEST_BUCKET}/settle-{uuid.uuid4().hex[:8]}/"
-    options = s3.CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
+    options = CopyOptions(settings.PUSH_MULTIPART_THRESHOLD, settings.PUSH_PART_SIZE)
     copies = {destination + item.relative_path: item for item in data.objects}
 
     def copy(uri: str) -> None:
-        s3.copy_object(data.uri(copies[uri]), uri, copies[uri].size, options)
+        copy_object(data.uri(copies[uri]), uri, copies[uri].size, options)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(copy, copies))

@@ -9,6 +9,7 @@ from catalogue.models import (
     Subject,
     WorkflowRun,
 )
+from sharing_project.s3.uris import ARCHIVED_STORAGE_CLASSES
 
 
 @admin.register(Project)
@@ -72,8 +73,6 @@ class ArchivedFilter(admin.SimpleListFilter):
         return [("yes", "Archived"), ("no", "Readable")]
 
     def queryset(self, request, queryset):
-        from sharing_project.s3 import ARCHIVED_STORAGE_CLASSES
-
         archived = queryset.filter(r1_storage_class__in=ARCHIVED_STORAGE_CLASSES) | queryset.filter(
             r2_storage_class__in=ARCHIVED_STORAGE_CLASSES
         )

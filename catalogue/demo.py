@@ -27,7 +27,7 @@ from catalogue.importers import (
     Row,
     import_rows,
 )
-from sharing_project import s3
+from sharing_project.s3.objects import S3Object, ensure_bucket, put_object
 
 RUN_A = "240115_A01052_0185_AHJLMNDSXA"
 RUN_B = "240212_A00130_0301_BHKTVWDSXB"
@@ -58,7 +58,7 @@ def seed_demo(bucket: str | None = None) -> DemoResult:
 
 
 def put_demo_objects(bucket: str) -> list[DemoObject]:
-    s3.ensure_bucket(bucket)
+    ensure_bucket(bucket)
     objects = build_demo(bucket)[3]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(_put, objects))
@@ -75,8 +75,8 @@ def import_demo_catalogue(bucket: str) -> list[ImportResult]:
         ]
 
 
-def _put(demo_object: DemoObject) -> s3.S3Object:
-    return s3.put_object(demo_object.uri, demo_object.body, storage_class=demo_object.storage_class)
+def _put(demo_object: DemoObject) -> S3Object:
+    return put_object(demo_object.uri, demo_object.body, storage_class=demo_object.storage_class)
 
 
 def build_demo(bucket: str) -> tuple[list[Row], list[Row], list[Row], list[DemoObject]]:

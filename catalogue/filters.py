@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
-from sharing_project import s3
+from sharing_project.s3.uris import ARCHIVED_STORAGE_CLASSES, STORAGE_CLASSES
 
 
 class CharInFilter(filters.BaseInFilter, filters.CharFilter):
@@ -36,7 +36,7 @@ class FastqFilter(filters.FilterSet):
     instrumentRunId = CharInFilter(field_name="instrument_run_id")
     lane = filters.NumberFilter()
     storageClass = filters.ChoiceFilter(
-        choices=[(c, c) for c in s3.STORAGE_CLASSES],
+        choices=[(c, c) for c in STORAGE_CLASSES],
         method="filter_storage_class",
         help_text="fastq rows with R1 or R2 in this storage class",
     )
@@ -50,8 +50,8 @@ class FastqFilter(filters.FilterSet):
         return queryset.filter(Q(r1_storage_class=value) | Q(r2_storage_class=value))
 
     def filter_archived(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        archived = Q(r1_storage_class__in=s3.ARCHIVED_STORAGE_CLASSES) | Q(
-            r2_storage_class__in=s3.ARCHIVED_STORAGE_CLASSES
+        archived = Q(r1_storage_class__in=ARCHIVED_STORAGE_CLASSES) | Q(
+            r2_storage_class__in=ARCHIVED_STORAGE_CLASSES
         )
         return queryset.filter(archived) if value else queryset.exclude(archived)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from catalogue.models import (
     WorkflowRun,
 )
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from sharing_project.errors import ImportRejected
+from sharing_project.s3.uris import bare_etag
 
 LIMS = "lims"
 FASTQ = "fastq"
@@ -105,16 +107,6 @@ class ImportResult:
             f"{self.path} ({self.kind}): {self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged"
         )
-
-
-@dataclass
-class ImportRejected(Exception):
-    path: str
-    problems: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        listed = "\n".join(f"  {self.path}: {p}" for p in self.problems)
-        return f"{self.path}: nothing imported, {len(self.problems)} problem(s):\n{listed}"
 
 
 def import_file(path: str | Path, kind: str | None = None) -> ImportResult:
@@ -366,11 +358,11 @@ def _upsert_fastq(v: dict[str, str]) -> str:
             "compression": _choice(v["compression"] or "GZIP", Fastq.Compression, "compression"),
             "r1_uri": v["r1Uri"],
             "r1_size": _number(v["r1Size"], "r1Size", int),
-            "r1_etag": v["r1Etag"].strip('"'),
+            "r1_etag": bare_etag(v["r1Etag"]),
             "r1_storage_class": v["r1StorageClass"] or "STANDARD",
             "r2_uri": v["r2Uri"],
             "r2_size": _number(v["r2Size"], "r2Size", int),
-            "r2_etag": v["r2Etag"].strip('"'),
+            "r2_etag": bare_etag(v["r2Etag"]),
             "r2_storage_class": v["r2StorageClass"] or ("STANDARD" if v["r2Uri"] else ""),
         },
     )

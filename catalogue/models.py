@@ -13,7 +13,13 @@ from django.db import models
 
 from catalogue import ids
 from catalogue.workflows import Workflow
-from sharing_project import s3
+from sharing_project.s3.uris import (
+    ARCHIVED_STORAGE_CLASSES,
+    STORAGE_CLASSES,
+    validate_etag,
+    validate_object_uri,
+    validate_prefix_uri,
+)
 
 
 class ValidatedModel(models.Model):
@@ -142,7 +148,6 @@ class Library(ValidatedModel):
 _INDEX = RegexValidator(
     r"^[ACGTN]*(?:\+[ACGTN]+)?$", "Enter an index of A, C, G, T, N (dual: ACGT+TTGA)."
 )
-_ETAG = RegexValidator(r"^[0-9a-f]{32}(?:-\d+)?$", "Enter an S3 ETag (32 hex, optionally -parts).")
 
 
 class Fastq(ValidatedModel):
@@ -161,26 +166,26 @@ class Fastq(ValidatedModel):
     compression = models.CharField(
         max_length=8, choices=Compression.choices, default=Compression.GZIP
     )
-    r1_uri = models.CharField("R1 URI", max_length=1024, validators=[s3.validate_object_uri])
+    r1_uri = models.CharField("R1 URI", max_length=1024, validators=[validate_object_uri])
     r1_size = models.BigIntegerField("R1 size", validators=[MinValueValidator(0)])
-    r1_etag = models.CharField("R1 ETag", max_length=64, validators=[_ETAG])
+    r1_etag = models.CharField("R1 ETag", max_length=64, validators=[validate_etag])
     r1_storage_class = models.CharField(
         "R1 storage class",
         max_length=32,
-        choices=[(c, c) for c in s3.STORAGE_CLASSES],
+        choices=[(c, c) for c in STORAGE_CLASSES],
         default="STANDARD",
     )
     r2_uri = models.CharField(
-        "R2 URI", max_length=1024, blank=True, validators=[s3.validate_object_uri]
+        "R2 URI", max_length=1024, blank=True, validators=[validate_object_uri]
     )
     r2_size = models.BigIntegerField(
         "R2 size", null=True, blank=True, validators=[MinValueValidator(0)]
     )
-    r2_etag = models.CharField("R2 ETag", max_length=64, blank=True, validators=[_ETAG])
+    r2_etag = models.CharField("R2 ETag", max_length=64, blank=True, validators=[validate_etag])
     r2_storage_class = models.CharField(
         "R2 storage class",
         max_length=32,
-        choices=[(c, c) for c in s3.STORAGE_CLASSES],
+        choices=[(c, c) for c in STORAGE_CLASSES],
         blank=True,
     )
 
@@ -204,7 +209,7 @@ class Fastq(ValidatedModel):
 
     @property
     def is_archived(self) -> bool:
-        return bool({self.r1_storage_class, self.r2_storage_class} & s3.ARCHIVED_STORAGE_CLASSES)
+        return bool({self.r1_storage_class, self.r2_storage_class} & ARCHIVED_STORAGE_CLASSES)
 
 
 class WorkflowRun(ValidatedModel):
@@ -223,7 +228,7 @@ class WorkflowRun(ValidatedModel):
     workflow_name = models.CharField(max_length=32, choices=Workflow.choices, db_index=True)
     libraries = models.ManyToManyField(Library, related_name="workflow_runs")
     output_uri = models.CharField(
-        max_length=1024, validators=[s3.validate_prefix_uri], help_text="s3://bucket/prefix/"
+        max_length=1024, validators=[validate_prefix_uri], help_text="s3://bucket/prefix/"
     )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.SUCCEEDED, db_index=True

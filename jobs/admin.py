@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.forms import ShareForm
 from jobs.models import Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
+from sharing_project.errors import DryRunRequired, LaunchRefused
 
 LAUNCH = "jobs.launch_job"
 ABORT = "jobs.abort_job"

@@ -10,7 +10,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from jobs.errors import LaunchRefused
 from jobs.filters import JobFilter, JobObjectFilter
 from jobs.models import Job, JobLogLine, JobObject
 from jobs.permissions import JobPermission
@@ -24,6 +23,7 @@ from jobs.serializers import (
 )
 from jobs.services import abort_job, launch_job, request_new_links, rerun_job
 from shares.validation import LaunchSerializer
+from sharing_project.errors import LaunchRefused
 
 # The job's own listings are paginated by hand (_page), so the schema is told of the parameters.
 PAGE_PARAMETERS = [

@@ -6,16 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 
-from shares.resolve import ManifestEntry, ResolutionError
-from sharing_project import s3
-
-
-class DataDefrostingError(ResolutionError):
-    error_type = "DataDefrostingError"
-
-
-class ArchivedDataError(ResolutionError):
-    error_type = "ArchivedDataError"
+from shares.resolve import ManifestEntry
+from sharing_project.errors import ArchivedDataError, DataDefrostingError
+from sharing_project.s3.archive import ARCHIVED, RESTORING, archive_state, request_restore
 
 
 def refuse_archived(manifest: list[ManifestEntry], *, defrost: bool) -> None:
@@ -46,10 +39,10 @@ def refuse_archived(manifest: list[ManifestEntry], *, defrost: bool) -> None:
 
 
 def _restore(uri: str) -> tuple[str, str]:
-    state = s3.archive_state(uri)
-    if state == s3.ARCHIVED:
-        s3.request_restore(uri, days=settings.RESTORE_DAYS, tier=settings.RESTORE_TIER)
+    state = archive_state(uri)
+    if state == ARCHIVED:
+        request_restore(uri, days=settings.RESTORE_DAYS, tier=settings.RESTORE_TIER)
         return uri, "restore requested"
-    if state == s3.RESTORING:
+    if state == RESTORING:
         return uri, "restore already in progress"
     return uri, "restored"

@@ -14,8 +14,9 @@ from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ScriptEntry, render_download_script
 from shares.resolve import ManifestEntry, precedence_notes, resolve
-from sharing_project import s3
 from sharing_project.errors import SharingBucketMissing
+from sharing_project.s3.objects import bucket_exists, put_object
+from sharing_project.s3.presign import presigner
 
 logger = logging.getLogger(__name__)
 PROGRESS_BATCH = 2000
@@ -68,7 +69,7 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
     """Steps: presign a GET URL per object (in batches, checking for an abort between them);
     write the LIMS CSV and the script to the sharing bucket under pull/<job id>/; store
     presigned URLs of those two on the job with their true expiry."""
-    signer = s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    signer = presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
     if signer.warning:
         job.log(signer.warning, level="WARNING")
     entries: list[ScriptEntry] = []
@@ -84,7 +85,7 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
             stop_if_aborted(job)
     job.log(f"Signed {len(entries)} download link(s).")
 
-    if not s3.bucket_exists(settings.SHARING_BUCKET):
+    if not bucket_exists(settings.SHARING_BUCKET):
         raise SharingBucketMissing(
             f"The sharing bucket {settings.SHARING_BUCKET!r} does not exist: create it, or set "
             "SHARING_BUCKET to a bucket this service can write to."
@@ -92,9 +93,9 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
     prefix = f"s3://{settings.SHARING_BUCKET}/pull/{job.pk}/"
     lims_uri, script_uri = prefix + LIMS_NAME, prefix + SCRIPT_NAME
     csv_text = render_lims_csv(lims_rows(job))
-    s3.put_object(lims_uri, csv_text.encode(), content_type="text/csv", download_name=LIMS_NAME)
+    put_object(lims_uri, csv_text.encode(), content_type="text/csv", download_name=LIMS_NAME)
     script = render_download_script(str(job.pk), entries, signer.expires_at)
-    s3.put_object(
+    put_object(
         script_uri, script.encode(), content_type="text/x-shellscript", download_name=SCRIPT_NAME
     )
     Job.objects.filter(pk=job.pk).update(

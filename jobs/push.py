@@ -38,22 +38,18 @@ from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
 from jobs.targets import Icav2Target, S3Target, target_for
-from sharing_project import s3
-from sharing_project.errors import ShareError
+from sharing_project.errors import CopyFailed, DestinationNotWritable
+from sharing_project.s3.archive import is_archived
+from sharing_project.s3.copy import CopyOptions
+from sharing_project.s3.objects import error_code, is_permanent, write_refusal
+from sharing_project.s3.presign import Presigner
+from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, single_part_etags
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
 OBJECT_ATTEMPTS = 3
 DONE = (JobObject.Status.COPIED, JobObject.Status.SKIPPED, JobObject.Status.FAILED)
-
-
-class DestinationNotWritable(ShareError):
-    error_type = "DestinationNotWritable"
-
-
-class CopyFailed(ShareError):
-    error_type = "CopyFailed"
 
 
 Target = S3Target | Icav2Target
@@ -93,14 +89,6 @@ def execute_push(job: Job) -> str | None:
     return dispatch(job)
 
 
-WRITE_CHECK_REASONS = {
-    "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
-    "s3:DeleteObject on it",
-    "NoSuchBucket": "the bucket does not exist",
-    "AllAccessDisabled": "access to the bucket is disabled",
-}
-
-
 def check_writable(job: Job, target: Target) -> str:
     """Write a small marker at the destination before copying anything; return its URI
     (`remove_marker` removes it)."""
@@ -123,22 +111,20 @@ def remove_marker(job: Job, target: Target, marker: str) -> None:
 
 
 def _not_writable(job: Job, error: Exception) -> DestinationNotWritable:
-    code = s3.error_code(error)
-    reason = WRITE_CHECK_REASONS.get(code, f"{type(error).__name__}: {error}")
     return DestinationNotWritable(
-        f"Cannot write to {job.destination}: {reason}. Nothing was copied.",
-        {"destination": job.destination, "code": code},
+        f"Cannot write to {job.destination}: {write_refusal(error)}. Nothing was copied.",
+        {"destination": job.destination, "code": error_code(error)},
     )
 
 
 def _with_archive_state(objects) -> list[JobObject]:
     """The objects, with `archived` refreshed by a HEAD of those in an archivable class."""
-    candidates = list(objects.filter(storage_class__in=s3.ARCHIVABLE_STORAGE_CLASSES))
+    candidates = list(objects.filter(storage_class__in=ARCHIVABLE_STORAGE_CLASSES))
     if not candidates:
         return candidates
     with ThreadPoolExecutor(max_workers=8) as pool:
         for item, archived in zip(
-            candidates, pool.map(lambda o: s3.is_archived(o.source_uri), candidates), strict=True
+            candidates, pool.map(lambda o: is_archived(o.source_uri), candidates), strict=True
         ):
             item.archived = archived
     return candidates
@@ -241,7 +227,7 @@ def copy_batch(job: Job, batch: Batch) -> str | None:
             position__lte=batch.last,
         ).order_by("position")
     )
-    options = s3.CopyOptions(
+    options = CopyOptions(
         multipart_threshold=settings.PUSH_MULTIPART_THRESHOLD,
         part_size=settings.PUSH_PART_SIZE,
         storage_class=settings.PUSH_STORAGE_CLASS,
@@ -254,7 +240,7 @@ def copy_batch(job: Job, batch: Batch) -> str | None:
     return finalize(job)
 
 
-def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions, target: Target) -> None:
+def _copy_all(job: Job, todo: list[JobObject], options: CopyOptions, target: Target) -> None:
     results: list[tuple[JobObject, str]] = []  # (object, "" or the error)
     aborted = job.abort_was_requested()  # asked before this batch started
     last_flush = time.monotonic()
@@ -283,28 +269,22 @@ def _copy_all(job: Job, todo: list[JobObject], options: s3.CopyOptions, target: 
         save_progress(job)
 
 
-def _copy_one(item: JobObject, options: s3.CopyOptions, target: Target) -> tuple[JobObject, str]:
+def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[JobObject, str]:
     """Copy one object, retrying it as a whole after botocore's own retries give up."""
     for attempt in range(1, OBJECT_ATTEMPTS + 1):
         try:
             etag = target.copy(item, options)
         except Exception as error:
-            if attempt == OBJECT_ATTEMPTS or s3.error_code(error) in ("AccessDenied", "NoSuchKey"):
+            if attempt == OBJECT_ATTEMPTS or is_permanent(error):
                 return item, f"{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
-        if target.etags_comparable and _comparable(item.etag, etag) and etag != item.etag:
+        if target.etags_comparable and single_part_etags(item.etag, etag) and etag != item.etag:
             return item, f"ETag {etag} after the copy, {item.etag} at the source"
         if etag and etag != item.etag:
             item.destination_etag = etag
         return item, ""
     raise AssertionError("unreachable")
-
-
-def _comparable(source_etag: str, copy_etag: str) -> bool:
-    """Two ETags say the same bytes only when both are single-part MD5s; a copy in parts
-    gets an ETag of its own."""
-    return "-" not in source_etag and "-" not in copy_etag
 
 
 def _record(job: Job, results: list[tuple[JobObject, str]]) -> None:
@@ -408,7 +388,11 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
             problem = "not found at the destination after the copy"
         elif found[0] != item.size:
             problem = f"size {found[0]} at the destination, {item.size} at the source"
-        elif target.etags_comparable and _comparable(item.etag, found[1]) and found[1] != item.etag:
+        elif (
+            target.etags_comparable
+            and single_part_etags(item.etag, found[1])
+            and found[1] != item.etag
+        ):
             problem = f"ETag {found[1]} at the destination, {item.etag} at the source"
         if problem:
             JobObject.objects.filter(pk=item.pk).update(
@@ -419,7 +403,7 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
 
 
 def write_lims_csv(
-    job: Job, target: Target, body: bytes | None = None, signer: s3.Presigner | None = None
+    job: Job, target: Target, body: bytes | None = None, signer: Presigner | None = None
 ) -> None:
     if body is None:
         body = render_lims_csv(lims_rows(job)).encode()

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from jobs.errors import JobAborted
 from jobs.models import Job
-from sharing_project.errors import ShareError
+from sharing_project.errors import JobAborted, ShareError
 
 logger = logging.getLogger(__name__)
 

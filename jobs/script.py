@@ -18,11 +18,11 @@ from pathlib import Path
 from django.conf import settings
 
 from shares.resolve import unsafe_reason
+from sharing_project.s3.uris import etag_md5
 
 TEMPLATE = Path(settings.BASE_DIR) / "templates" / "data-download.sh"
 MANIFEST_START = ": <<'__DSM_MANIFEST__'"
 MANIFEST_END = "__DSM_MANIFEST__"
-_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _URL = re.compile(r"^https?://[\x21-\x7e]+$")  # printable ASCII, no spaces or tabs
 
 
@@ -36,7 +36,7 @@ class ScriptEntry:
     @property
     def md5(self) -> str:
         """The ETag of a single-part upload is the object's MD5; otherwise there is none."""
-        return self.etag if _PLAIN_MD5.match(self.etag) else "-"
+        return etag_md5(self.etag) or "-"
 
 
 def render_download_script(job_id: str, entries: list[ScriptEntry], expires_at: datetime) -> str:

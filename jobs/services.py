@@ -8,10 +8,10 @@ from functools import partial
 from django.db import transaction
 from django_q.tasks import async_task
 
-from jobs.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
 from jobs.manifest import copy_manifest
 from jobs.models import Job, JobStatus, ShareType
 from shares.models import DryRun, ShareRequest, fingerprint_of
+from sharing_project.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
 
 logger = logging.getLogger(__name__)
 

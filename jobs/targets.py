@@ -9,7 +9,12 @@ from django.conf import settings
 
 from jobs.models import JobObject
 from shares.destinations import ICAV2_SCHEME, Destination, parse_destination
-from sharing_project import icav2, s3
+from sharing_project import icav2
+from sharing_project.s3 import presign
+from sharing_project.s3.client import client_for_credentials
+from sharing_project.s3.copy import CopyOptions, copy_object
+from sharing_project.s3.objects import delete_object, list_objects, put_object
+from sharing_project.s3.stream import stream_copy
 
 
 class S3Target:
@@ -20,26 +25,23 @@ class S3Target:
     def __init__(self, destination: Destination):
         self.prefix = str(destination)
 
-    def uri_of(self, item: JobObject) -> str:
-        return item.destination_uri
-
     def existing(self) -> dict[str, tuple[int, str]]:
         """Destination URI -> (size, ETag) of everything already there: one listing."""
-        return {o.uri: (o.size, o.etag) for o in s3.list_objects(self.prefix)}
+        return {o.uri: (o.size, o.etag) for o in list_objects(self.prefix)}
 
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
         uri = self.prefix + relative_path
-        s3.put_object(uri, body, content_type=content_type)
+        put_object(uri, body, content_type=content_type)
         return uri
 
     def delete(self, uri: str) -> None:
-        s3.delete_object(uri)
+        delete_object(uri)
 
-    def copy(self, item: JobObject, options: s3.CopyOptions) -> str:
-        return s3.copy_object(item.source_uri, item.destination_uri, item.size, options)
+    def copy(self, item: JobObject, options: CopyOptions) -> str:
+        return copy_object(item.source_uri, item.destination_uri, item.size, options)
 
-    def presigner(self) -> s3.Presigner:
-        return s3.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    def presigner(self) -> presign.Presigner:
+        return presign.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
 
     def link_uri(self, uri: str) -> str:
         """The S3 URI to presign for a destination URI."""
@@ -59,25 +61,20 @@ class Icav2Target:
             destination.container, "/" + destination.path
         )
         c = self.credentials
-        self.client = s3.client_for_credentials(
-            c.access_key, c.secret_key, c.session_token, c.region
-        )
+        self.client = client_for_credentials(c.access_key, c.secret_key, c.session_token, c.region)
 
     def _s3_uri(self, relative_path: str) -> str:
         return self.credentials.s3_prefix + relative_path
-
-    def uri_of(self, item: JobObject) -> str:
-        return item.destination_uri
 
     def existing(self) -> dict[str, tuple[int, str]]:
         prefix = self.credentials.s3_prefix
         return {
             self.destination + o.uri[len(prefix) :]: (o.size, o.etag)
-            for o in s3.list_objects(prefix, using=self.client)
+            for o in list_objects(prefix, using=self.client)
         }
 
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
-        s3.put_object(
+        put_object(
             self._s3_uri(relative_path),
             body,
             content_type=content_type,
@@ -87,11 +84,11 @@ class Icav2Target:
         return self.destination + relative_path
 
     def delete(self, uri: str) -> None:
-        s3.delete_object(self._s3_uri(uri[len(self.destination) :]), using=self.client)
+        delete_object(self._s3_uri(uri[len(self.destination) :]), using=self.client)
 
-    def copy(self, item: JobObject, options: s3.CopyOptions) -> str:
+    def copy(self, item: JobObject, options: CopyOptions) -> str:
         c = self.credentials
-        return s3.stream_copy(
+        return stream_copy(
             item.source_uri,
             self.client,
             c.bucket,
@@ -100,10 +97,10 @@ class Icav2Target:
             extra_args=c.upload_extra_args(),
         )
 
-    def presigner(self) -> s3.Presigner:
+    def presigner(self) -> presign.Presigner:
         """Links signed with the folder's temporary credentials die with them."""
         asked = datetime.now(UTC) + timedelta(seconds=settings.PRESIGNED_URL_LIFETIME_SECONDS)
-        return s3.Presigner(self.client, min(asked, self.credentials.expires_at))
+        return presign.Presigner(self.client, min(asked, self.credentials.expires_at))
 
     def link_uri(self, uri: str) -> str:
         return self._s3_uri(uri[len(self.destination) :])

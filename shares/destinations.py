@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from sharing_project import s3
+from sharing_project.s3.uris import parse_s3_uri
 
 _ICAV2 = re.compile(r"^icav2://(?P<project>[A-Za-z0-9][A-Za-z0-9_-]{0,99})(?P<path>/.*)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -36,7 +36,7 @@ def parse_destination(uri: str) -> Destination:
         raise ValidationError("The destination contains a control character.")
     if uri.startswith("s3://"):
         try:
-            target = s3.parse_s3_uri(uri if "/" in uri[5:] else uri + "/", prefix=True)
+            target = parse_s3_uri(uri if "/" in uri[5:] else uri + "/", prefix=True)
         except ValidationError:
             raise ValidationError(
                 f"{uri!r} is not a valid S3 destination; use s3://bucket/prefix/ with a valid "

@@ -24,8 +24,11 @@ from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from shares.contract import METADATA_LISTS, DataType
-from sharing_project import s3
-from sharing_project.errors import ShareError
+from sharing_project.errors import DuplicateRelativePath, MissingSourceObjects, UnsafeObjectKey
+
+# The functions that call S3 import its modules themselves: the console's share form imports
+# this module (for select()) at every start-up, which must not load boto3.
+from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, parse_s3_uri
 
 FASTQ, SECONDARY = DataType.FASTQ, DataType.SECONDARY_ANALYSIS
 _LIBRARY_LOOKUPS = {
@@ -36,24 +39,6 @@ _LIBRARY_LOOKUPS = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARALLEL_S3_CALLS = 8
-
-
-class ResolutionError(ShareError):
-    """The configuration cannot be shared as it stands; `details` names what is wrong."""
-
-    error_type = "ResolutionError"
-
-
-class UnsafeObjectKey(ResolutionError):
-    error_type = "UnsafeObjectKey"
-
-
-class MissingSourceObjects(ResolutionError):
-    error_type = "MissingSourceObjects"
-
-
-class DuplicateRelativePath(ResolutionError):
-    error_type = "DuplicateRelativePath"
 
 
 @dataclass(frozen=True)
@@ -184,9 +169,11 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """The catalogue's fastq objects as S3 has them now: one listing per folder (in parallel,
     not one HEAD per object); an object that has gone fails the resolution, naming it, and
     one replaced since the import is shared with its current size, ETag and storage class."""
+    from sharing_project.s3.objects import list_objects
+
     folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        listings = pool.map(lambda folder: list(s3.list_objects(folder)), folders)
+        listings = pool.map(lambda folder: list(list_objects(folder)), folders)
         live = {item.uri: item for listing in listings for item in listing}
     missing = [entry.source_uri for entry in entries if entry.source_uri not in live]
     if missing:
@@ -207,7 +194,9 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
 
 
 def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
-    prefix = s3.parse_s3_uri(run.output_uri, prefix=True)
+    from sharing_project.s3.objects import list_objects
+
+    prefix = parse_s3_uri(run.output_uri, prefix=True)
     folder = f"secondary-analysis/{run.workflow_name}/{run.portal_run_id}/"
     return [
         ManifestEntry(
@@ -220,7 +209,7 @@ def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
             portal_run_id=run.portal_run_id,
             workflow_name=run.workflow_name,
         )
-        for item in s3.list_objects(run.output_uri)
+        for item in list_objects(run.output_uri)
         if not item.key.endswith("/")  # folder markers are not files
     ]
 
@@ -279,11 +268,11 @@ def _refuse_unsafe(entries: list[ManifestEntry]) -> None:
 
 def _mark_archived(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """Ask S3 (one HEAD each, in parallel) only about objects in a class that can be archived."""
-    candidates = [
-        i for i, e in enumerate(entries) if e.storage_class in s3.ARCHIVABLE_STORAGE_CLASSES
-    ]
+    from sharing_project.s3.archive import is_archived
+
+    candidates = [i for i, e in enumerate(entries) if e.storage_class in ARCHIVABLE_STORAGE_CLASSES]
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        states = pool.map(lambda i: s3.is_archived(entries[i].source_uri), candidates)
+        states = pool.map(lambda i: is_archived(entries[i].source_uri), candidates)
         for index, archived in zip(candidates, states, strict=True):
             if archived:
                 entries[index] = replace(entries[index], archived=True)

@@ -29,7 +29,7 @@ from http import HTTPStatus
 import requests
 from django.conf import settings
 
-from sharing_project.errors import ShareError
+from sharing_project.errors import Icav2Error
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +47,6 @@ JWT_RENEW_MARGIN_SECONDS = 60
 CREDENTIALS_LIFETIME = timedelta(hours=36)
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-class Icav2Error(ShareError):
-    """ICAv2 refused or failed a call; the message names the status, the endpoint, ICAv2's
-    problem detail and what to check."""
-
-    error_type = "Icav2Error"
-
-    def __init__(self, message: str, details: dict | None = None, *, status: int | None = None):
-        super().__init__(message, details)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -333,11 +322,6 @@ def folder_upload_credentials(project: str, folder_path: str) -> Icav2Credential
     api = client()
     folder = _ensure_folder(api, resolve_project_id(project), normalise_folder_path(folder_path))
     return _temporary_credentials(api, folder)
-
-
-def temporary_credentials(folder: Icav2Folder) -> Icav2Credentials:
-    """New temporary AWS credentials for a known folder (e.g. when the last ones expire soon)."""
-    return _temporary_credentials(client(), folder)
 
 
 def _find_folder(api: Icav2Client, project_id: str, path: str) -> Icav2Folder | None:

@@ -8,8 +8,9 @@ from moto.server import ThreadedMotoServer
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from sharing_project import s3 as s3_module
 from sharing_project.roles import OPERATORS, VIEWERS, ensure_groups
+from sharing_project.s3.client import client as service_client
+from sharing_project.s3.objects import ensure_bucket
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +39,7 @@ def _reset_s3(endpoint: str) -> None:
 def s3(s3_endpoint: str):
     """An empty S3 server; returns the shared client the service itself uses."""
     _reset_s3(s3_endpoint)
-    yield s3_module.client()
+    yield service_client()
     _S3_STATE["demo_objects"] = False  # whatever the test wrote is not the demo
 
 
@@ -54,7 +55,7 @@ def demo(s3_endpoint: str, db):
     if not _S3_STATE["demo_objects"]:
         _reset_s3(s3_endpoint)
         put_demo_objects(settings.DEMO_BUCKET)
-        s3_module.ensure_bucket(settings.SHARING_BUCKET)
+        ensure_bucket(settings.SHARING_BUCKET)
         _S3_STATE["demo_objects"] = True
     return import_demo_catalogue(settings.DEMO_BUCKET)
 
@@ -64,7 +65,7 @@ def fresh_demo(s3, db):
     """The demo on a freshly reset S3 server, for tests that change objects."""
     from catalogue.demo import seed_demo
 
-    s3_module.ensure_bucket(settings.SHARING_BUCKET)
+    ensure_bucket(settings.SHARING_BUCKET)
     return seed_demo()
 
 

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job
-from sharing_project import s3
+from sharing_project.s3.objects import ensure_bucket, list_objects
 from tests.support.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
 
 PASSWORD = "pw-for-tests"  # tests/conftest.py's personas
@@ -247,7 +247,7 @@ def test_viewer_can_look_but_not_act(
 def test_push_is_refused_until_a_dry_run_then_lands_in_the_bucket(
     page: Page, live_server, operator: User, fresh_demo
 ) -> None:
-    s3.ensure_bucket(COLLABORATOR)
+    ensure_bucket(COLLABORATOR)
     login(page, live_server.url, operator.username, PASSWORD)
     open_share_form(page)
     fill_share(
@@ -270,7 +270,7 @@ def test_push_is_refused_until_a_dry_run_then_lands_in_the_bucket(
     dry_run = job_on_page(page)
     assert (dry_run.dryrun, dry_run.share_type) == (True, "push")
     expect(page.locator("table#objects tr.object-row").first).to_be_visible()
-    assert not list(s3.list_objects(f"s3://{COLLABORATOR}/"))
+    assert not list(list_objects(f"s3://{COLLABORATOR}/"))
     snap(page, "push-02-dry-run")
 
     page.click('button[name="_launch_this"]')
@@ -280,7 +280,7 @@ def test_push_is_refused_until_a_dry_run_then_lands_in_the_bucket(
     assert (push.dryrun, push.share_type) == (False, "push")
     snap(page, "push-03-succeeded")
 
-    landed = {o.key for o in s3.list_objects(f"s3://{COLLABORATOR}/cup/")}
+    landed = {o.key for o in list_objects(f"s3://{COLLABORATOR}/cup/")}
     sent = {f"cup/{path}" for path in push.job_objects.values_list("relative_path", flat=True)}
     assert sent
     assert sent <= landed

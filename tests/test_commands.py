@@ -21,7 +21,7 @@ from jobs import cli
 from jobs.models import Job, JobObject, JobStatus
 from jobs.tasks import run_job
 from shares.contract import LAUNCH_FIELDS
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import ensure_bucket, get_object_bytes, head_object
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +100,7 @@ def test_pull_of_a_demo_project_with_wait_and_json_succeeds_with_outputs(operato
     assert job["progress"]["objectsDone"] == total
     for link in job["outputs"].values():
         assert link["url"].startswith("http")
-        assert s3_api.head_object(link["s3Uri"]).size > 0
+        assert head_object(link["s3Uri"]).size > 0
     # Not a terminal: one progress line per change, the last one complete.
     assert "\r" not in err
     size = cli.human_bytes(job["progress"]["bytesTotal"])
@@ -233,7 +233,7 @@ def test_a_push_without_a_dry_run_is_refused_by_the_gate_and_nothing_is_queued(o
 
 
 def test_a_dry_run_then_the_push_lands_the_dry_runs_objects_in_the_destination(share):
-    s3_api.ensure_bucket("collaborator-bucket")
+    ensure_bucket("collaborator-bucket")
     destination = f"s3://collaborator-bucket/cli-{uuid.uuid4().hex[:8]}/"
     push = ["--library-id", "L2400001", "--data-type", "Fastq", "--share-type", "push"]
     push += ["--share-destination", destination, "--json"]
@@ -247,9 +247,7 @@ def test_a_dry_run_then_the_push_lands_the_dry_runs_objects_in_the_destination(s
     for item in objects:
         assert item.status == JobObject.Status.COPIED
         assert item.destination_uri == destination + item.relative_path
-        assert s3_api.get_object_bytes(item.destination_uri) == s3_api.get_object_bytes(
-            item.source_uri
-        )
+        assert get_object_bytes(item.destination_uri) == get_object_bytes(item.source_uri)
 
 
 # --- who may run them -----------------------------------------------------------------------
@@ -390,7 +388,7 @@ def test_job_status_reports_progress_counts_and_the_pulls_links(share):
 
 
 def test_job_status_shows_the_error_of_a_failed_job_and_still_exits_0(share):
-    s3_api.ensure_bucket("collaborator-bucket")
+    ensure_bucket("collaborator-bucket")
     push = ["--library-id", "L2400001", "--data-type", "Fastq", "--share-type", "push"]
     push += ["--share-destination", "s3://no-such-destination-bucket/x/", "--json"]
     share(*push, "--dryrun")

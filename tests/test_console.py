@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job, JobStatus
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import ensure_bucket
 
 pytestmark = pytest.mark.django_db
 
@@ -226,7 +226,7 @@ def test_a_push_without_a_dry_run_is_refused_and_the_dry_run_is_offered(submit, 
 def test_launch_this_pushes_exactly_the_reviewed_dry_run(
     submit, operator_browser, demo, s3_endpoint
 ):
-    s3_api.ensure_bucket("collaborator-bucket")
+    ensure_bucket("collaborator-bucket")
     payload = {**CUP_PULL, "shareType": "push", "shareDestination": DESTINATION}
     dry_run = job_of(submit(payload))
     newer = job_of(submit(payload))  # a second dry run of the same configuration

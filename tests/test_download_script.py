@@ -17,7 +17,7 @@ import pytest
 from catalogue.models import WorkflowRun
 from jobs.models import JobObject
 from jobs.script import ScriptEntry, render_download_script
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import get_object_bytes, put_object
 from tests.support.file_server import FileServer, Served
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def run(script: Path, *args: str, cwd: Path | None = None, timeout: float = 60):
 def shared(job: dict) -> dict[str, bytes]:
     """relative path -> the source object's bytes, for every object of the job."""
     return {
-        o.relative_path: s3_api.get_object_bytes(o.source_uri)
+        o.relative_path: get_object_bytes(o.source_uri)
         for o in JobObject.objects.filter(job_id=job["id"])
     }
 
@@ -363,7 +363,7 @@ def test_hostile_keys_download_to_their_own_path_and_run_nothing(
     run_ = WorkflowRun.objects.filter(workflow_name="rnasum").first()
     names = [name.format(canary=canary) for name in HOSTILE]
     for name in names:
-        s3_api.put_object(run_.output_uri + name, f"content of {name}".encode())
+        put_object(run_.output_uri + name, f"content of {name}".encode())
     response = launch(
         portalRunIdList=[run_.portal_run_id], dataTypeList=["SecondaryAnalysis"], shareType="pull"
     )

@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from sharing_project import icav2
-from sharing_project import s3 as s3_api
-from sharing_project.errors import ShareError
+from sharing_project.errors import Icav2Error, ShareError
+from sharing_project.s3.client import client_for_credentials
+from sharing_project.s3.objects import ensure_bucket
+from sharing_project.s3.stream import stream_copy, stream_transfer_config
 from tests.support.icav2_server import MEDIA_TYPE, Icav2Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,13 +51,13 @@ def cup(icav2_server: Icav2Server) -> str:
 
 
 def source_object(s3, key: str, content: bytes) -> str:
-    s3_api.ensure_bucket(SOURCE_BUCKET)
+    ensure_bucket(SOURCE_BUCKET)
     s3.put_object(Bucket=SOURCE_BUCKET, Key=key, Body=content)
     return f"s3://{SOURCE_BUCKET}/{key}"
 
 
 def destination_client(credentials: icav2.Icav2Credentials):
-    return s3_api.client_for_credentials(
+    return client_for_credentials(
         credentials.access_key,
         credentials.secret_key,
         credentials.session_token,
@@ -93,7 +95,7 @@ def test_project_id_is_used_as_is_without_asking_icav2(icav2_server):
 
 
 def test_unknown_project_is_an_icav2_error_naming_it(icav2_server, cup):
-    with pytest.raises(icav2.Icav2Error, match="'cup-shar'") as raised:
+    with pytest.raises(Icav2Error, match="'cup-shar'") as raised:
         icav2.resolve_project_id("cup-shar")
 
     assert isinstance(raised.value, ShareError)
@@ -105,7 +107,7 @@ def test_project_name_held_by_two_projects_asks_for_the_id(icav2_server):
     first = icav2_server.add_project("twins")
     second = icav2_server.add_project("twins")
 
-    with pytest.raises(icav2.Icav2Error, match="give the project id") as raised:
+    with pytest.raises(Icav2Error, match="give the project id") as raised:
         icav2.resolve_project_id("twins")
 
     assert first in str(raised.value)
@@ -181,12 +183,12 @@ def test_folder_made_by_someone_else_meanwhile_is_used(icav2_server, cup):
 
 
 def test_project_root_is_not_a_folder_to_push_to(icav2_server, cup):
-    with pytest.raises(icav2.Icav2Error, match=r"icav2://<project>/<folder>/"):
+    with pytest.raises(Icav2Error, match=r"icav2://<project>/<folder>/"):
         icav2.folder_upload_credentials("cup-share", "/")
 
 
 def test_dot_segments_are_refused():
-    with pytest.raises(icav2.Icav2Error, match=r"'\.\.' segment"):
+    with pytest.raises(Icav2Error, match=r"'\.\.' segment"):
         icav2.normalise_folder_path("/shared/../etc/")
 
 
@@ -225,7 +227,7 @@ def test_stream_copy_lands_byte_identical_in_the_icav2_folder(icav2_server, cup,
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("fastq/RUN1/Lane_1/L2400001/L2400001_R1.fastq.gz")
 
-    etag = s3_api.stream_copy(
+    etag = stream_copy(
         source,
         destination_client(credentials),
         credentials.bucket,
@@ -247,7 +249,7 @@ def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3)
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("secondary-analysis/tumor-normal/run/tumor.bam")
 
-    etag = s3_api.stream_copy(
+    etag = stream_copy(
         source,
         destination_client(credentials),
         credentials.bucket,
@@ -266,12 +268,12 @@ def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3)
 def test_stream_copy_parts_stay_within_s3s_part_limit_and_memory_bound():
     size = 200 * 1024**3
 
-    config = s3_api.stream_transfer_config(size)
+    config = stream_transfer_config(size)
 
     assert config.multipart_threshold == 64 * MIB
     assert config.multipart_chunksize * 10_000 >= size
     assert config.multipart_chunksize * config.max_in_memory_upload_chunks < size / 100
-    assert s3_api.stream_transfer_config(100 * MIB).multipart_chunksize == 16 * MIB
+    assert stream_transfer_config(100 * MIB).multipart_chunksize == 16 * MIB
 
 
 # --- authentication ----------------------------------------------------------------------------
@@ -306,7 +308,7 @@ def test_wrong_api_key_is_an_icav2_error_that_says_to_check_icav2_api_key(
 ):
     settings.ICAV2_API_KEY = "not-the-key-ICAv2-issued"
 
-    with pytest.raises(icav2.Icav2Error, match="ICAV2_API_KEY") as raised:
+    with pytest.raises(Icav2Error, match="ICAV2_API_KEY") as raised:
         icav2.resolve_project_id("cup-share")
 
     message = str(raised.value)
@@ -321,14 +323,14 @@ def test_wrong_api_key_is_an_icav2_error_that_says_to_check_icav2_api_key(
 def test_missing_api_key_says_to_set_it(settings):
     settings.ICAV2_API_KEY = None
 
-    with pytest.raises(icav2.Icav2Error, match="set ICAV2_API_KEY"):
+    with pytest.raises(Icav2Error, match="set ICAV2_API_KEY"):
         icav2.folder_upload_credentials("cup-share", "/shared/cup/")
 
 
 def test_unknown_project_id_is_a_404_that_says_to_check_project_and_folder(icav2_server):
     project_id = str(uuid.uuid4())
 
-    with pytest.raises(icav2.Icav2Error) as raised:
+    with pytest.raises(Icav2Error) as raised:
         icav2.folder_upload_credentials(project_id, "/shared/cup/")
 
     message = str(raised.value)
@@ -369,7 +371,7 @@ def test_rate_limited_call_is_retried_after_retry_after(icav2_server, cup):
 def test_server_errors_are_retried_then_reported_with_the_endpoint(icav2_server, cup):
     icav2_server.fail("GET", "/api/projects", 503, times=10, retry_after="0")
 
-    with pytest.raises(icav2.Icav2Error, match="503 Service Unavailable to GET /api/projects"):
+    with pytest.raises(Icav2Error, match="503 Service Unavailable to GET /api/projects"):
         icav2.resolve_project_id("cup-share")
 
     assert len(icav2_server.calls("GET", "/api/projects")) == icav2.MAX_ATTEMPTS
@@ -381,7 +383,7 @@ def test_unreachable_icav2_is_retried_then_says_to_check_the_base_url():
         port = probe.getsockname()[1]
     api = icav2.Icav2Client(f"http://127.0.0.1:{port}/ica/rest", "key", backoff_seconds=0.01)
 
-    with pytest.raises(icav2.Icav2Error, match="check ICAV2_BASE_URL") as raised:
+    with pytest.raises(Icav2Error, match="check ICAV2_BASE_URL") as raised:
         api.call("GET", "/api/projects")
 
     assert f"after {icav2.MAX_ATTEMPTS} attempts" in str(raised.value)

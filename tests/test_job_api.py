@@ -175,7 +175,7 @@ def test_abort_of_a_running_job_stops_it_after_the_current_step(operator_client,
     assert aborted["abortRequested"] is True
     # The worker that holds the job sees the request between its steps.
     from jobs.dryrun import execute_dry_run
-    from jobs.errors import JobAborted
+    from sharing_project.errors import JobAborted
 
     with pytest.raises(JobAborted):
         execute_dry_run(job)

@@ -17,7 +17,8 @@ from catalogue.demo import ARCHIVED_LIBRARY, RUN_A, RUN_B
 from catalogue.models import Library, WorkflowRun
 from jobs.lims import COLUMNS
 from jobs.models import Job, JobObject
-from sharing_project import s3 as s3_api
+from sharing_project.s3.archive import ARCHIVED, archive_state
+from sharing_project.s3.objects import list_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -123,7 +124,7 @@ def test_pull_dry_run_lists_objects_and_makes_no_links(launch, demo, operator_cl
     assert job["status"] == "SUCCEEDED"
     assert job["outputs"] is None
     assert job["progress"]["objectsTotal"] == 4
-    assert list(s3_api.list_objects(f"s3://{settings.SHARING_BUCKET}/pull/{job['id']}/")) == []
+    assert list(list_objects(f"s3://{settings.SHARING_BUCKET}/pull/{job['id']}/")) == []
 
 
 def test_archived_fastqs_fail_the_pull_naming_them_and_the_flag(
@@ -152,7 +153,7 @@ def test_defrost_requests_a_restore_and_fails_without_waiting(launch, fresh_demo
     assert job["error"]["type"] == "DataDefrostingError"
     assert {o["restore"] for o in job["error"]["details"]["objects"]} == {"restore requested"}
     for item in job["error"]["details"]["objects"]:
-        assert s3_api.archive_state(item["sourceUri"]) != s3_api.ARCHIVED  # the restore is asked
+        assert archive_state(item["sourceUri"]) != ARCHIVED  # the restore is asked
     # The embedded S3 server finishes a restore at once: the same pull now goes through.
     again = operator_client.get(launch(**payload).json()["url"]).json()
     assert again["status"] == "SUCCEEDED", again["error"]

@@ -12,7 +12,13 @@ from django_q.signals import pre_execute
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import WorkflowRun
 from jobs.models import JobObject
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import (
+    ensure_bucket,
+    get_object_bytes,
+    head_object,
+    list_objects,
+    put_object,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +36,7 @@ def push(launch, operator_client):
     """Dry-run then push a configuration through the API; returns the push job's body."""
 
     def run(**payload) -> dict:
-        s3_api.ensure_bucket("collaborator-bucket")  # after the demo fixture set S3 up
+        ensure_bucket("collaborator-bucket")  # after the demo fixture set S3 up
         dry = launch(**payload, dryrun=True)
         assert dry.status_code == 202, dry.content
         assert operator_client.get(dry.json()["url"]).json()["status"] == "SUCCEEDED"
@@ -45,8 +51,8 @@ def landed(job: dict) -> dict[str, tuple[bytes, bytes]]:
     """relative path -> (source bytes, destination bytes) for every object of the job."""
     return {
         o.relative_path: (
-            s3_api.get_object_bytes(o.source_uri),
-            s3_api.get_object_bytes(o.destination_uri),
+            get_object_bytes(o.source_uri),
+            get_object_bytes(o.destination_uri),
         )
         for o in JobObject.objects.filter(job_id=job["id"])
     }
@@ -67,7 +73,7 @@ def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, op
     runs = operator_client.get(f"{job['url']}/portal-run-ids").json()
     assert fastqs["count"] > 0
     assert runs["count"] > 0
-    lims = s3_api.get_object_bytes(DESTINATION + "lims.csv").decode()
+    lims = get_object_bytes(DESTINATION + "lims.csv").decode()
     assert lims.startswith("libraryId,sampleId")
     assert job["outputs"]["limsCsv"]["s3Uri"] == DESTINATION + "lims.csv"
     assert "dataDownloadScript" not in job["outputs"]
@@ -75,7 +81,7 @@ def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, op
         ["curl", "-fsS", job["outputs"]["limsCsv"]["url"]], capture_output=True, check=True
     )
     assert fetched.stdout.decode() == lims
-    assert not list(s3_api.list_objects(f"{DESTINATION}.dsm-write-check"))  # marker removed
+    assert not list(list_objects(f"{DESTINATION}.dsm-write-check"))  # marker removed
 
 
 def test_pushing_again_copies_nothing_and_reports_everything_skipped(push, demo):
@@ -97,7 +103,7 @@ def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
     settings.PUSH_PART_SIZE = 5 * 1024 * 1024
     run = WorkflowRun.objects.filter(workflow_name="rnasum").first()
     big = os.urandom(12 * 1024 * 1024 + 123)
-    s3_api.put_object(run.output_uri + "big/reads.bam", big)
+    put_object(run.output_uri + "big/reads.bam", big)
     job = push(
         portalRunIdList=[run.portal_run_id],
         dataTypeList=["SecondaryAnalysis"],
@@ -106,8 +112,8 @@ def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
     )
     assert job["status"] == "SUCCEEDED", job["error"]
     copied = JobObject.objects.get(job_id=job["id"], relative_path__endswith="big/reads.bam")
-    assert s3_api.get_object_bytes(copied.destination_uri) == big
-    assert s3_api.head_object(copied.destination_uri).etag.endswith("-3")  # three parts
+    assert get_object_bytes(copied.destination_uri) == big
+    assert head_object(copied.destination_uri).etag.endswith("-3")  # three parts
 
 
 def test_an_object_copied_in_parts_is_skipped_by_the_next_push(push, fresh_demo, settings):
@@ -115,7 +121,7 @@ def test_an_object_copied_in_parts_is_skipped_by_the_next_push(push, fresh_demo,
     settings.PUSH_MULTIPART_THRESHOLD = 5 * 1024 * 1024
     settings.PUSH_PART_SIZE = 5 * 1024 * 1024
     run = WorkflowRun.objects.filter(workflow_name="rnasum").first()
-    s3_api.put_object(run.output_uri + "big/reads.bam", os.urandom(11 * 1024 * 1024))
+    put_object(run.output_uri + "big/reads.bam", os.urandom(11 * 1024 * 1024))
     payload = {
         "portalRunIdList": [run.portal_run_id],
         "dataTypeList": ["SecondaryAnalysis"],
@@ -132,13 +138,11 @@ def test_an_object_copied_in_parts_is_skipped_by_the_next_push(push, fresh_demo,
     assert set(statuses.values()) == {"SKIPPED"}
     # Replaced by someone else since: same size, another ETag, so it is copied again.
     big = JobObject.objects.get(job_id=again["id"], relative_path__endswith="big/reads.bam")
-    s3_api.put_object(big.destination_uri, os.urandom(11 * 1024 * 1024))
+    put_object(big.destination_uri, os.urandom(11 * 1024 * 1024))
     third = push(**payload)
     copied = JobObject.objects.get(job_id=third["id"], relative_path=big.relative_path)
     assert copied.status == "COPIED"
-    assert s3_api.get_object_bytes(copied.destination_uri) == s3_api.get_object_bytes(
-        copied.source_uri
-    )
+    assert get_object_bytes(copied.destination_uri) == get_object_bytes(copied.source_uri)
 
 
 def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
@@ -151,7 +155,7 @@ def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
     job = push(**payload)
     assert job["status"] == "FAILED"
     assert job["error"]["type"] == "ArchivedDataError"
-    assert list(s3_api.list_objects(DESTINATION)) == []
+    assert list(list_objects(DESTINATION)) == []
     defrost = push(**payload, defrostArchivedFastqs=True)
     assert defrost["error"]["type"] == "DataDefrostingError"
     assert {o["restore"] for o in defrost["error"]["details"]["objects"]} == {"restore requested"}
@@ -174,7 +178,7 @@ def test_destination_storage_class_is_applied(push, demo, settings):
     )
     assert job["status"] == "SUCCEEDED", job["error"]
     for item in JobObject.objects.filter(job_id=job["id"]):
-        assert s3_api.head_object(item.destination_uri).storage_class == "STANDARD_IA"
+        assert head_object(item.destination_uri).storage_class == "STANDARD_IA"
 
 
 def test_a_destination_that_cannot_be_written_fails_at_once(launch, demo, operator_client):
@@ -215,7 +219,7 @@ def test_abort_stops_new_copies_and_ends_with_accurate_counts(aborted_push):
     assert copied == 10  # the first batch; nothing started after the abort
     assert objects.filter(status="CANCELLED").count() == objects.count() - 10
     assert job["progress"]["objectsDone"] == 10
-    assert len(list(s3_api.list_objects(DESTINATION))) == 10
+    assert len(list(list_objects(DESTINATION))) == 10
 
 
 def test_an_aborted_push_reports_only_what_reached_the_destination(aborted_push, operator_client):
@@ -267,10 +271,8 @@ def test_push_to_an_icav2_folder_streams_every_object_into_it(push, icav2_projec
     for item in objects:
         assert item.destination_uri == "icav2://cup-share/shared/cup/" + item.relative_path
         assert item.status == "COPIED"
-        assert s3_api.get_object_bytes(folder + item.relative_path) == s3_api.get_object_bytes(
-            item.source_uri
-        )
-    assert s3_api.get_object_bytes(folder + "lims.csv").startswith(b"libraryId,")
+        assert get_object_bytes(folder + item.relative_path) == get_object_bytes(item.source_uri)
+    assert get_object_bytes(folder + "lims.csv").startswith(b"libraryId,")
     assert job["outputs"]["limsCsv"]["s3Uri"] == "icav2://cup-share/shared/cup/lims.csv"
     again = push(**payload)
     assert set(JobObject.objects.filter(job_id=again["id"]).values_list("status", flat=True)) == {

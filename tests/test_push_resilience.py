@@ -16,7 +16,7 @@ from django_q.models import OrmQ, Schedule
 from catalogue.models import Library, WorkflowRun
 from jobs.models import Job, JobObject
 from jobs.push import batches_waiting, sweep
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import ensure_bucket, get_object_bytes, list_objects, put_object
 from tests.support.cluster import start_cluster, stop
 from tests.support.fault_proxy import FaultProxy
 
@@ -35,10 +35,8 @@ def assert_landed_once(job: Job, expected: int) -> None:
     assert objects.count() == expected
     assert set(objects.values_list("status", flat=True)) <= {"COPIED", "SKIPPED"}
     for item in objects:
-        assert s3_api.get_object_bytes(item.destination_uri) == s3_api.get_object_bytes(
-            item.source_uri
-        )
-    at_destination = [o.key for o in s3_api.list_objects(job.destination)]
+        assert get_object_bytes(item.destination_uri) == get_object_bytes(item.source_uri)
+    at_destination = [o.key for o in list_objects(job.destination)]
     assert len(at_destination) == expected + 1  # and lims.csv
     job.refresh_from_db()
     assert job.objects_done == job.objects_total == expected
@@ -49,7 +47,7 @@ def assert_landed_once(job: Job, expected: int) -> None:
 def test_push_completes_through_throttling_and_dropped_connections(
     launch, demo, operator_client, s3_endpoint, settings
 ):
-    s3_api.ensure_bucket("collaborator-bucket")
+    ensure_bucket("collaborator-bucket")
     run = WorkflowRun.objects.filter(workflow_name="tumor-normal").first()
     payload = push_payload(run.portal_run_id, "s3://collaborator-bucket/faults/")
     payload |= {"projectIdList": ["CUP"], "portalRunIdList": []}
@@ -87,7 +85,7 @@ def many_outputs(count: int) -> WorkflowRun:
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(
             pool.map(
-                lambda n: s3_api.put_object(f"{run.output_uri}part-{n:04d}.txt", os.urandom(1024)),
+                lambda n: put_object(f"{run.output_uri}part-{n:04d}.txt", os.urandom(1024)),
                 range(count),
             )
         )
@@ -102,7 +100,7 @@ def test_a_push_whose_worker_is_killed_is_resumed_by_the_sweeper(
     queued wait for a worker, the sweeper leaves the job alone; a second worker copies them;
     once the lease has run out again the sweeper resumes what the dead worker held, and the
     job ends with every object there exactly once."""
-    s3_api.ensure_bucket("collaborator-bucket")
+    ensure_bucket("collaborator-bucket")
     total = 600
     run = many_outputs(total)
     payload = push_payload(run.portal_run_id, "s3://collaborator-bucket/resumed/")

@@ -12,9 +12,17 @@ from django.test.utils import CaptureQueriesContext
 
 from catalogue.demo import ARCHIVED_LIBRARY, RUN_A, RUN_B
 from catalogue.models import Fastq, Library, WorkflowRun
-from shares.resolve import MissingSourceObjects, UnsafeObjectKey, resolve, unsafe_reason
+from shares.resolve import resolve, unsafe_reason
 from shares.validation import LaunchSerializer
-from sharing_project import s3 as s3_api
+from sharing_project.errors import MissingSourceObjects, UnsafeObjectKey
+from sharing_project.s3.objects import (
+    delete_object,
+    ensure_bucket,
+    head_object,
+    list_objects,
+    put_object,
+)
+from sharing_project.s3.uris import parse_s3_uri
 
 pytestmark = pytest.mark.django_db
 
@@ -166,7 +174,7 @@ def test_secondary_paths_keep_the_layout_below_the_output_prefix(demo):
         f"{folder}{lead}/qc/multiqc report.html",
         f"{folder}r\u00e9sum\u00e9 des m\u00e9triques \u2013 tumour.csv",
     } <= paths
-    listed = {o.uri for o in s3_api.list_objects(run.output_uri)}
+    listed = {o.uri for o in list_objects(run.output_uri)}
     assert {e.source_uri for e in manifest} == listed
 
 
@@ -186,14 +194,14 @@ def test_archived_fastq_is_marked_until_restored(fresh_demo, s3):
     assert {e.storage_class for e in archived} == {"DEEP_ARCHIVE"}
     assert len(archived) == 2
     for entry in archived:
-        target = s3_api.parse_s3_uri(entry.source_uri)
+        target = parse_s3_uri(entry.source_uri)
         s3.restore_object(Bucket=target.bucket, Key=target.key, RestoreRequest={"Days": 1})
     assert not any(e.archived for e in resolve(config(libraryIdList=[ARCHIVED_LIBRARY])))
 
 
 def test_a_fastq_gone_from_s3_fails_the_resolution_naming_it(fresh_demo, s3):
     fastq = Fastq.objects.filter(library__library_id="L2400001").first()
-    s3_api.delete_object(fastq.r2_uri)
+    delete_object(fastq.r2_uri)
     with pytest.raises(MissingSourceObjects) as error:
         resolve(config(libraryIdList=["L2400001"]))
     assert error.value.details["objects"] == [fastq.r2_uri]
@@ -202,8 +210,8 @@ def test_a_fastq_gone_from_s3_fails_the_resolution_naming_it(fresh_demo, s3):
 
 def test_a_fastq_replaced_since_the_import_is_shared_as_it_is_now(fresh_demo, s3):
     fastq = Fastq.objects.filter(library__library_id="L2400001").first()
-    s3_api.put_object(fastq.r1_uri, b"re-uploaded, longer than before" * 40)
-    live = s3_api.head_object(fastq.r1_uri)
+    put_object(fastq.r1_uri, b"re-uploaded, longer than before" * 40)
+    live = head_object(fastq.r1_uri)
     entry = next(
         e for e in resolve(config(libraryIdList=["L2400001"])) if e.source_uri == fastq.r1_uri
     )
@@ -223,7 +231,7 @@ HOSTILE_BUT_SAFE = [
 @pytest.mark.parametrize("name", HOSTILE_BUT_SAFE)
 def test_keys_with_shell_syntax_are_kept_verbatim(fresh_demo, name):
     run = WorkflowRun.objects.filter(workflow_name="sash").first()
-    s3_api.put_object(run.output_uri + name, b"data")
+    put_object(run.output_uri + name, b"data")
     manifest = resolve(
         config(portalRunIdList=[run.portal_run_id], dataTypeList=["SecondaryAnalysis"])
     )
@@ -245,7 +253,7 @@ def test_keys_with_shell_syntax_are_kept_verbatim(fresh_demo, name):
 )
 def test_keys_that_could_escape_the_destination_are_refused(fresh_demo, s3, suffix, reason):
     run = WorkflowRun.objects.filter(workflow_name="sash").first()
-    prefix = s3_api.parse_s3_uri(run.output_uri, prefix=True)
+    prefix = parse_s3_uri(run.output_uri, prefix=True)
     s3.put_object(Bucket=prefix.bucket, Key=prefix.key + suffix, Body=b"data")
     with pytest.raises(UnsafeObjectKey) as error:
         resolve(config(portalRunIdList=[run.portal_run_id], dataTypeList=["SecondaryAnalysis"]))
@@ -265,13 +273,11 @@ def test_control_characters_anywhere_make_a_path_unsafe(path):
 def make_libraries(count: int) -> list[str]:
     """Libraries with one fastq each, in one S3 folder (resolution confirms them there)."""
     ids = [f"L25{n:05d}" for n in range(count)]
-    s3_api.ensure_bucket(settings.DEMO_BUCKET)
+    ensure_bucket(settings.DEMO_BUCKET)
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(
             pool.map(
-                lambda i: s3_api.put_object(
-                    f"s3://{settings.DEMO_BUCKET}/bulk/{i}_R1.fastq.gz", b"x"
-                ),
+                lambda i: put_object(f"s3://{settings.DEMO_BUCKET}/bulk/{i}_R1.fastq.gz", b"x"),
                 ids,
             )
         )

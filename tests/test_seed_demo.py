@@ -9,13 +9,14 @@ from django.conf import settings
 from django.core.management import call_command
 
 from catalogue.models import Fastq, Library, Project, WorkflowRun
-from sharing_project import s3 as s3_api
+from sharing_project.s3.objects import S3Object, get_object_bytes, list_objects
+from sharing_project.s3.uris import parse_s3_uri
 
 pytestmark = pytest.mark.django_db
 
 
-def objects_in_demo_bucket() -> dict[str, s3_api.S3Object]:
-    return {o.uri: o for o in s3_api.list_objects(f"s3://{settings.DEMO_BUCKET}/")}
+def objects_in_demo_bucket() -> dict[str, S3Object]:
+    return {o.uri: o for o in list_objects(f"s3://{settings.DEMO_BUCKET}/")}
 
 
 def test_demo_catalogue_has_the_shape_the_issue_asks_for(fresh_demo):
@@ -55,7 +56,7 @@ def test_every_fastq_object_is_in_s3_with_the_catalogued_size_and_etag(fresh_dem
 
 def test_archived_fastq_cannot_be_read_until_restored(fresh_demo, s3):
     archived = Fastq.objects.get(r1_storage_class="DEEP_ARCHIVE")
-    target = s3_api.parse_s3_uri(archived.r1_uri)
+    target = parse_s3_uri(archived.r1_uri)
     with pytest.raises(s3.exceptions.InvalidObjectState):
         s3.get_object(Bucket=target.bucket, Key=target.key)
 
@@ -74,7 +75,7 @@ def test_fastq_objects_are_real_gzip_fastq(fresh_demo):
     import gzip
 
     fastq = Fastq.objects.exclude(r1_storage_class="DEEP_ARCHIVE").first()
-    text = gzip.decompress(s3_api.get_object_bytes(fastq.r1_uri)).decode()
+    text = gzip.decompress(get_object_bytes(fastq.r1_uri)).decode()
     lines = text.splitlines()
     assert lines[0].startswith("@")
     assert lines[2] == "+"

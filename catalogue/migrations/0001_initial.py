@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import re
-import sharing_project.s3
+import sharing_project.s3.uris
 from django.db import migrations, models
 
 
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('portal_run_id', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator(re.compile('^\\d{8}[0-9a-f]{8}$'), code='invalid_portal_run_id', message='Enter a valid portal run id such as 20240101abcdef01 (a date then 8 lower-case hex characters).')])),
                 ('workflow_name', models.CharField(choices=[('cttsov2', 'cttsov2 (dragen-tso500-ctdna)'), ('tumor-normal', 'tumor-normal (dragen-wgts-dna)'), ('wts', 'wts (dragen-wgts-rna)'), ('oncoanalyser-wgts-dna', 'oncoanalyser-wgts-dna'), ('oncoanalyser-wgts-rna', 'oncoanalyser-wgts-rna'), ('oncoanalyser-wgts-dna-rna', 'oncoanalyser-wgts-dna-rna'), ('rnasum', 'rnasum'), ('umccrise', 'umccrise'), ('sash', 'sash')], db_index=True, max_length=32)),
-                ('output_uri', models.CharField(help_text='s3://bucket/prefix/', max_length=1024, validators=[sharing_project.s3.validate_prefix_uri])),
+                ('output_uri', models.CharField(help_text='s3://bucket/prefix/', max_length=1024, validators=[sharing_project.s3.uris.validate_prefix_uri])),
                 ('status', models.CharField(choices=[('SUCCEEDED', 'Succeeded'), ('FAILED', 'Failed'), ('ABORTED', 'Aborted'), ('RUNNING', 'Running'), ('DEPRECATED', 'Deprecated')], db_index=True, default='SUCCEEDED', max_length=16)),
                 ('start_time', models.DateTimeField(blank=True, null=True)),
                 ('end_time', models.DateTimeField(blank=True, null=True)),
@@ -105,11 +105,11 @@ class Migration(migrations.Migration):
                 ('lane', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(8)])),
                 ('index', models.CharField(blank=True, max_length=64, validators=[django.core.validators.RegexValidator('^[ACGTN]*(?:\\+[ACGTN]+)?$', 'Enter an index of A, C, G, T, N (dual: ACGT+TTGA).')])),
                 ('compression', models.CharField(choices=[('GZIP', 'Gzip'), ('ORA', 'Ora')], default='GZIP', max_length=8)),
-                ('r1_uri', models.CharField(max_length=1024, validators=[sharing_project.s3.validate_object_uri], verbose_name='R1 URI')),
+                ('r1_uri', models.CharField(max_length=1024, validators=[sharing_project.s3.uris.validate_object_uri], verbose_name='R1 URI')),
                 ('r1_size', models.BigIntegerField(validators=[django.core.validators.MinValueValidator(0)], verbose_name='R1 size')),
                 ('r1_etag', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[0-9a-f]{32}(?:-\\d+)?$', 'Enter an S3 ETag (32 hex, optionally -parts).')], verbose_name='R1 ETag')),
                 ('r1_storage_class', models.CharField(choices=[('STANDARD', 'STANDARD'), ('REDUCED_REDUNDANCY', 'REDUCED_REDUNDANCY'), ('STANDARD_IA', 'STANDARD_IA'), ('ONEZONE_IA', 'ONEZONE_IA'), ('INTELLIGENT_TIERING', 'INTELLIGENT_TIERING'), ('GLACIER', 'GLACIER'), ('DEEP_ARCHIVE', 'DEEP_ARCHIVE'), ('GLACIER_IR', 'GLACIER_IR'), ('OUTPOSTS', 'OUTPOSTS'), ('SNOW', 'SNOW'), ('EXPRESS_ONEZONE', 'EXPRESS_ONEZONE')], default='STANDARD', max_length=32, verbose_name='R1 storage class')),
-                ('r2_uri', models.CharField(blank=True, max_length=1024, validators=[sharing_project.s3.validate_object_uri], verbose_name='R2 URI')),
+                ('r2_uri', models.CharField(blank=True, max_length=1024, validators=[sharing_project.s3.uris.validate_object_uri], verbose_name='R2 URI')),
                 ('r2_size', models.BigIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0)], verbose_name='R2 size')),
                 ('r2_etag', models.CharField(blank=True, max_length=64, validators=[django.core.validators.RegexValidator('^[0-9a-f]{32}(?:-\\d+)?$', 'Enter an S3 ETag (32 hex, optionally -parts).')], verbose_name='R2 ETag')),
                 ('r2_storage_class', models.CharField(blank=True, choices=[('STANDARD', 'STANDARD'), ('REDUCED_REDUNDANCY', 'REDUCED_REDUNDANCY'), ('STANDARD_IA', 'STANDARD_IA'), ('ONEZONE_IA', 'ONEZONE_IA'), ('INTELLIGENT_TIERING', 'INTELLIGENT_TIERING'), ('GLACIER', 'GLACIER'), ('DEEP_ARCHIVE', 'DEEP_ARCHIVE'), ('GLACIER_IR', 'GLACIER_IR'), ('OUTPOSTS', 'OUTPOSTS'), ('SNOW', 'SNOW'), ('EXPRESS_ONEZONE', 'EXPRESS_ONEZONE')], max_length=32, verbose_name='R2 storage class')),

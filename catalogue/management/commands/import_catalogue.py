@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalogue.importers import KINDS, ImportRejected, import_file
+from catalogue.importers import KINDS, import_file
+from sharing_project.errors import ImportRejected
 
 
 class Command(BaseCommand):

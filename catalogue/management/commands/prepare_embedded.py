@@ -7,9 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from catalogue.demo import seed_demo
-from sharing_project import s3
 from sharing_project.env import raw
 from sharing_project.roles import OPERATORS, ensure_groups
+from sharing_project.s3.objects import ensure_bucket
 
 DEMO_DESTINATION_BUCKET = "collaborator-bucket"
 
@@ -24,10 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="do not seed demo data")
 
     def handle(self, *args, no_demo: bool = False, **options):
-        s3.ensure_bucket(settings.SHARING_BUCKET)
+        ensure_bucket(settings.SHARING_BUCKET)
         if not no_demo:
             # A bucket to push demo shares into, standing for a collaborator's.
-            s3.ensure_bucket(DEMO_DESTINATION_BUCKET)
+            ensure_bucket(DEMO_DESTINATION_BUCKET)
         groups = ensure_groups()
         if not no_demo:
             result = seed_demo()

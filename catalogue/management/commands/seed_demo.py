@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from catalogue.demo import seed_demo
-from catalogue.importers import ImportRejected
+from sharing_project.errors import ImportRejected
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import cli
-from jobs.errors import LaunchRefused
 from jobs.services import abort_job
+from sharing_project.errors import LaunchRefused
 
 
 class Command(BaseCommand):

@@ -3,10 +3,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs import cli
-from jobs.errors import DryRunRequired, LaunchRefused
 from jobs.services import launch_job
 from shares.contract import LAUNCH_FIELDS
 from shares.validation import LaunchSerializer
+from sharing_project.errors import DryRunRequired, LaunchRefused
 
 
 class Command(BaseCommand):

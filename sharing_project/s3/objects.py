@@ -1,0 +1,140 @@
+"""Objects and buckets: put, head, get, list, delete; and what a failed call means."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+from django.conf import settings
+
+from sharing_project.s3.client import client
+from sharing_project.s3.uris import bare_etag, parse_s3_uri
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    storage_class: str
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def bucket_exists(bucket: str) -> bool:
+    try:
+        client().head_bucket(Bucket=bucket)
+        return True
+    except ClientError as error:
+        if error_code(error) in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+
+
+def ensure_bucket(bucket: str) -> bool:
+    """Create the bucket if it does not exist; return True when it was created."""
+    if bucket_exists(bucket):
+        return False
+    s3 = client()
+    kwargs: dict = {"Bucket": bucket}
+    if settings.AWS_REGION != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.AWS_REGION}
+    s3.create_bucket(**kwargs)
+    return True
+
+
+def put_object(
+    uri: str,
+    body: bytes,
+    *,
+    storage_class: str = "STANDARD",
+    content_type: str | None = None,
+    download_name: str | None = None,
+    using=None,
+    extra: dict | None = None,
+) -> S3Object:
+    """Write an object and return what S3 recorded (size, ETag, storage class); `using`
+    writes with another client (other credentials), `extra` adds PutObject arguments."""
+    target = parse_s3_uri(uri)
+    kwargs: dict = {
+        "Bucket": target.bucket,
+        "Key": target.key,
+        "Body": body,
+        "StorageClass": storage_class,
+    }
+    if content_type:
+        kwargs["ContentType"] = content_type
+    if download_name:
+        kwargs["ContentDisposition"] = f'attachment; filename="{download_name}"'
+    response = (using or client()).put_object(**kwargs, **(extra or {}))
+    return S3Object(
+        target.bucket, target.key, len(body), bare_etag(response["ETag"]), storage_class
+    )
+
+
+def head_object(uri: str) -> S3Object:
+    target = parse_s3_uri(uri)
+    response = client().head_object(Bucket=target.bucket, Key=target.key)
+    return S3Object(
+        target.bucket,
+        target.key,
+        response["ContentLength"],
+        bare_etag(response["ETag"]),
+        response.get("StorageClass", "STANDARD"),
+    )
+
+
+def get_object_bytes(uri: str) -> bytes:
+    target = parse_s3_uri(uri)
+    return client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
+
+
+def list_objects(prefix_uri: str, *, using=None) -> Iterator[S3Object]:
+    """Every object under a prefix, page by page, in key order (`using`: another client)."""
+    target = parse_s3_uri(prefix_uri, prefix=True)
+    paginator = (using or client()).get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=target.bucket, Prefix=target.key):
+        for item in page.get("Contents", []):
+            yield S3Object(
+                target.bucket,
+                item["Key"],
+                item["Size"],
+                bare_etag(item["ETag"]),
+                item.get("StorageClass", "STANDARD"),
+            )
+
+
+def delete_object(uri: str, *, using=None) -> None:
+    target = parse_s3_uri(uri)
+    (using or client()).delete_object(Bucket=target.bucket, Key=target.key)
+
+
+def error_code(error: Exception) -> str:
+    """S3's error code of a failed call ("AccessDenied", "NoSuchBucket", ...), or ""."""
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_permanent(error: Exception) -> bool:
+    """True when repeating the call cannot help: access is denied or the object is gone
+    (botocore has already retried throttling, 5xx and dropped connections)."""
+    return error_code(error) in ("AccessDenied", "NoSuchKey")
+
+
+_WRITE_REFUSALS = {
+    "AccessDenied": "access denied: the service's credentials need s3:PutObject and "
+    "s3:DeleteObject on it",
+    "NoSuchBucket": "the bucket does not exist",
+    "AllAccessDisabled": "access to the bucket is disabled",
+}
+
+
+def write_refusal(error: Exception) -> str:
+    """Why a write (or the removal of what was written) failed, in words an operator can act
+    on; the error itself when S3 gave no reason of those."""
+    return _WRITE_REFUSALS.get(error_code(error), f"{type(error).__name__}: {error}")
