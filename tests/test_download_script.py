@@ -20,7 +20,7 @@ from jobs.script import ScriptEntry, render_download_script
 from sharing_project import s3 as s3_api
 from tests.support.file_server import FileServer, Served
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]  # bash, curl, shellcheck
 
 ONE_LIBRARY = {"libraryIdList": ["L2400003"], "dataTypeList": ["Fastq", "SecondaryAnalysis"]}
 

@@ -26,6 +26,8 @@ import boto3
 import pytest
 import requests
 
+pytestmark = pytest.mark.e2e  # make run's processes, and manage.py's
+
 ROOT = Path(__file__).resolve().parent.parent
 # Variables that configure the service: a newcomer's shell has none of them.
 CONFIGURATION = ("DSM_", "AWS_", "DATABASE_URL", "SECRET_KEY", "DJANGO_")

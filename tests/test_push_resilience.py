@@ -20,6 +20,9 @@ from sharing_project import s3 as s3_api
 from tests.support.cluster import start_cluster, stop
 from tests.support.fault_proxy import FaultProxy
 
+# A real worker cluster, killed and restarted; seconds of throttled, dropped connections.
+pytestmark = pytest.mark.e2e
+
 
 def push_payload(portal_run_id: str, destination: str) -> dict:
     return {

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from catalogue.models import Fastq, Library, Project, WorkflowRun
 from sharing_project import s3 as s3_api
 
-pytestmark = pytest.mark.django_db
+# Every test writes the demo's objects to S3 afresh: about a second each.
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
 
 def objects_in_demo_bucket() -> dict[str, s3_api.S3Object]:

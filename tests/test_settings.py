@@ -15,6 +15,8 @@ import pytest
 
 from sharing_project.env import write_env_file
 
+pytestmark = pytest.mark.e2e  # a fresh interpreter per case
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = (
     "import json, django; from django.conf import settings; django.setup(); "
