@@ -7,13 +7,18 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test lint format worker setup tools clean bench bench-push
+.PHONY: run test test-fast lint format worker setup tools clean bench bench-push
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
 
 test: setup tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests marked e2e (processes, servers, browsers, bash, curl, and those that
+# take seconds): well under a minute, with nothing but Python. `make test` runs them all.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 # The download-script tests run the generated script with bash and curl and check it with
 # shellcheck; the admin console's browser tests (tests/test_browser.py) drive Debian's chromium,

@@ -1,8 +1,10 @@
 """`make run`: the whole service on one machine, with nothing to configure.
 
-Steps: start an S3 server (moto's server mode) on loopback unless AWS_ENDPOINT_URL is set;
-migrate; prepare the sharing bucket, roles, demo data and demo operator; start the django-q2
-cluster and the web server; print where to log in. Ctrl-C stops everything it started.
+Steps: write the run's settings to data/embedded.env, for the management commands typed in
+another shell of the checkout; start an S3 server (moto's server mode) on loopback unless
+AWS_ENDPOINT_URL is set; migrate; prepare the sharing bucket, roles, demo data and demo operator;
+start the django-q2 cluster and the web server; print where to log in. Ctrl-C stops everything it
+started.
 """
 
 from __future__ import annotations
@@ -18,8 +20,24 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from sharing_project.env import embedded_secret_key, write_env_file  # noqa: E402 (needs ROOT on the path)
+
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(ROOT / "manage.py")]
+# Where settings.py looks for it by default; the data folder is git-ignored.
+ENV_FILE = ROOT / "data" / "embedded.env"
+# What `manage.py` in another shell needs to reach this run: the database (DSM_DATA_DIR or
+# DATABASE_URL), the secret key django-q2 signs queued tasks with, and the S3 server.
+SHARED_VARIABLES = (
+    "DSM_DATA_DIR",
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "AWS_ENDPOINT_URL",
+    "AWS_REGION",
+)
+# Only the embedded S3 server's made-up keys: real ones stay out of files.
+EMBEDDED_S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def main() -> int:
@@ -28,6 +46,7 @@ def main() -> int:
     Path(env["DSM_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
     children: list[subprocess.Popen] = []
     try:
+        _write_env_file(env, external_s3)
         if not external_s3:
             children.append(_start_s3_server(env))
         _run([*MANAGE, "migrate", "--noinput", "-v", "0"], env)
@@ -55,17 +74,33 @@ def main() -> int:
 def _embedded_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DSM_EMBEDDED", "true")
-    env.setdefault("DSM_DATA_DIR", str(ROOT / "data"))
+    env["DSM_DATA_DIR"] = str(Path(env.get("DSM_DATA_DIR") or ROOT / "data").resolve())
+    # The key the embedded mode would generate, given to every process and to the env file.
+    env["SECRET_KEY"] = env.get("SECRET_KEY") or embedded_secret_key(Path(env["DSM_DATA_DIR"]))
     env.setdefault("DSM_PORT", "8000")
     env.setdefault("DSM_S3_PORT", "4566")
     env.setdefault("AWS_REGION", "ap-southeast-2")
     if not env.get("AWS_ENDPOINT_URL"):
-        # The embedded S3 server accepts any credentials; these keep boto3 from looking further.
+        # The embedded S3 server accepts any credentials; these keep boto3 from looking further
+        # (and a developer's own keys from being sent to it or written to the env file).
         env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{env['DSM_S3_PORT']}"
-        env.setdefault("AWS_ACCESS_KEY_ID", "embedded")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "embedded-secret")
+        env["AWS_ACCESS_KEY_ID"] = "embedded"
+        env["AWS_SECRET_ACCESS_KEY"] = "embedded-secret"  # noqa: S105 (any key will do)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _write_env_file(env: dict[str, str], external_s3: bool) -> None:
+    names = SHARED_VARIABLES + (() if external_s3 else EMBEDDED_S3_KEYS)
+    header = (
+        "Written by `make run` (scripts/run_embedded.py): its settings, which manage.py in\n"
+        "another shell of this checkout reads (sharing_project/settings.py); variables set in\n"
+        "the environment win. Rewritten at each `make run`."
+    )
+    try:
+        write_env_file(ENV_FILE, {n: env[n] for n in names if env.get(n)}, header)
+    except ValueError as error:
+        raise RuntimeError(f"cannot write {ENV_FILE}: {error}") from None
 
 
 def _port_free(port: int) -> bool:
@@ -127,6 +162,8 @@ def _print_banner(web: str, env: dict[str, str], credentials: dict[str, str]) ->
         f"  API docs:  {base}/api/docs\n"
         f"  S3:        {env['AWS_ENDPOINT_URL']}\n"
         f"  Log in as: {credentials.get('DEMO_USER')} / {credentials.get('DEMO_PASSWORD')}\n"
+        f"  CLI:       .venv/bin/python manage.py share --user {credentials.get('DEMO_USER')} ..."
+        " (docs/cli.md)\n"
         "Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -1,10 +1,19 @@
-"""Typed readers for environment variables, used only by settings.py.
+"""Reading the environment: typed readers for settings.py, and the embedded mode's secret key
+and env file, which scripts/run_embedded.py uses too.
 
 django-environ parses the values; these wrappers make a malformed value stop start-up with a
 message that names the variable and says what it should look like.
+
+The env file is how `make run` hands its settings to the commands typed in another shell of the
+checkout: scripts/run_embedded.py writes it with `write_env_file`, settings.py reads it with
+`read_env_file` (django-environ's `read_env`: variables already in the environment win).
 """
 
 from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -83,3 +92,36 @@ def read_url(name: str) -> str | None:
     if not value.startswith(("http://", "https://")) or "://" not in value[:8] or len(value) < 10:
         raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL, got {value!r}.")
     return value.rstrip("/")
+
+
+def embedded_secret_key(data_dir: Path) -> str:
+    """The embedded run keeps one generated key in the data folder, so sessions survive restarts."""
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def read_env_file(path: Path) -> None:
+    """Add the file's variables to the environment where they are not set; no file, no change."""
+    if path.is_file():
+        environ.Env.read_env(path)
+
+
+def write_env_file(path: Path, variables: dict[str, str], header: str) -> None:
+    """Write `NAME='value'` lines that `read_env_file` reads back verbatim (django-environ takes
+    a single-quoted value as it is), readable by the owner only, replacing the file at once."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for name, value in variables.items():
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"{name} contains a line break; an env file cannot hold it.")
+        lines.append(f"{name}='{value}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    partial.replace(path)

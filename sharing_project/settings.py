@@ -1,21 +1,24 @@
 """Settings, read once from the environment (see docs/configuration.md).
 
 Safe defaults serve the embedded mode that `make run` starts (DSM_EMBEDDED=true): a SQLite file
-and a generated secret key in the data folder, DEBUG on, an S3 server on loopback. Any other run
+and a generated secret key in the data folder, DEBUG on, an S3 server on loopback. `make run`
+also writes its settings to data/embedded.env, read here when it exists (the environment wins),
+so that `manage.py` typed in another shell of the checkout reaches the same run. Any other run
 must set SECRET_KEY; a malformed value stops start-up with a message that names the variable.
 """
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from sharing_project.env import (
+    embedded_secret_key,
     raw,
     read_bool,
     read_database,
+    read_env_file,
     read_int,
     read_list,
     read_str,
@@ -23,26 +26,19 @@ from sharing_project.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Written by `make run` (scripts/run_embedded.py); DSM_ENV_FILE=/dev/null reads none.
+ENV_FILE = Path(read_str("DSM_ENV_FILE", str(BASE_DIR / "data" / "embedded.env")))
+read_env_file(ENV_FILE)
 
 EMBEDDED = read_bool("DSM_EMBEDDED", False)
 DATA_DIR = Path(read_str("DSM_DATA_DIR", str(BASE_DIR / "data"))).resolve()
 
-
-def _embedded_secret_key(data_dir: Path) -> str:
-    """The embedded run keeps one generated key in the data folder, so sessions survive restarts."""
-    key_file = data_dir / "secret_key"
-    if not key_file.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = raw("SECRET_KEY") or (_embedded_secret_key(DATA_DIR) if EMBEDDED else None)
+SECRET_KEY = raw("SECRET_KEY") or (embedded_secret_key(DATA_DIR) if EMBEDDED else None)
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY is not set. Set it to a long random string, or use `make run` for the "
-        "embedded mode (DSM_EMBEDDED=true), which generates one."
+        "embedded mode (DSM_EMBEDDED=true), which generates one; once `make run` has started, "
+        f"manage.py in another shell of this checkout reads it from {ENV_FILE}."
     )
 
 DEBUG = read_bool("DEBUG", EMBEDDED)

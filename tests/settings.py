@@ -13,10 +13,12 @@ os.environ.setdefault("DSM_DATA_DIR", str(_ROOT / "test-artifacts" / "data"))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_REGION", "ap-southeast-2")
-# Never let a developer's own AWS configuration reach the tests.
+# Never let a developer's own AWS configuration reach the tests, nor the settings that
+# `make run` leaves for the command line (data/embedded.env).
 os.environ.pop("AWS_PROFILE", None)
 os.environ["AWS_CONFIG_FILE"] = os.devnull
 os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["DSM_ENV_FILE"] = os.devnull
 
 from sharing_project.settings import *  # noqa: E402, F403
 

@@ -23,6 +23,8 @@ from jobs.models import Job
 from sharing_project.s3.objects import ensure_bucket, list_objects
 from tests.support.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.e2e  # chromium
+
 PASSWORD = "pw-for-tests"  # tests/conftest.py's personas
 JOB_PAGE = re.compile(r"/admin/jobs/job/([0-9a-f-]{36})/change/$")  # also a JS regex
 FINISHED_MS = 30_000

@@ -481,6 +481,7 @@ def manage(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.e2e  # manage.py in its own process
 def test_manage_py_share_help_lists_an_option_for_every_launch_field():
     result = manage("share", "--help")
     assert result.returncode == 0, result.stderr
@@ -496,6 +497,7 @@ def test_manage_py_share_help_lists_an_option_for_every_launch_field():
         assert re.search(rf"{option}(?![\w-])", result.stdout), option
 
 
+@pytest.mark.e2e
 def test_manage_py_job_status_of_a_malformed_id_exits_non_zero_without_a_database():
     """The id is checked before any query, so this needs no migrated database."""
     result = manage("job_status", "not-a-uuid")

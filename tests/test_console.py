@@ -238,6 +238,7 @@ def test_launch_this_pushes_exactly_the_reviewed_dry_run(
     assert push.objects_total == dry_run.objects_total
 
 
+@pytest.mark.e2e  # curl
 def test_a_pull_from_the_form_offers_both_links_to_copy(submit, operator_browser, demo, tmp_path):
     job = job_of(submit(CUP_PULL, button="_launch"))
     assert job.status == JobStatus.SUCCEEDED
@@ -258,6 +259,7 @@ def _act(client: Client, job: Job, button: str, capture):
         return client.post(reverse("admin:jobs_job_change", args=[job.pk]), {button: ""})
 
 
+@pytest.mark.e2e  # curl and bash
 def test_new_links_replace_a_pulls_links_without_resolving_again(
     submit, operator_browser, demo, django_capture_on_commit_callbacks, tmp_path
 ):

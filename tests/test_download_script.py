@@ -20,7 +20,7 @@ from jobs.script import ScriptEntry, render_download_script
 from sharing_project.s3.objects import get_object_bytes, put_object
 from tests.support.file_server import FileServer, Served
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]  # bash, curl, shellcheck
 
 ONE_LIBRARY = {"libraryIdList": ["L2400003"], "dataTypeList": ["Fastq", "SecondaryAnalysis"]}
 

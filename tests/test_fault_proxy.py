@@ -102,6 +102,7 @@ def quick_backoff(monkeypatch) -> None:
     )
 
 
+@pytest.mark.e2e  # retries with backoff: seconds
 @pytest.mark.usefixtures("quick_backoff")
 def test_puts_and_copies_survive_throttling_and_resets(s3, bucket, proxy) -> None:
     faulty = proxy(slowdown_every=3, reset_every=5)
@@ -130,6 +131,7 @@ def test_puts_and_copies_survive_throttling_and_resets(s3, bucket, proxy) -> Non
     assert faulty.errors == []
 
 
+@pytest.mark.e2e  # a retry's backoff: a second
 def test_a_slowdown_reaches_a_client_that_does_not_retry(bucket, proxy) -> None:
     throttling = proxy(slowdown_every=1)
     through = client_through(throttling, max_attempts=1)

@@ -243,6 +243,7 @@ def test_stream_copy_lands_byte_identical_in_the_icav2_folder(icav2_server, cup,
     assert key == f"{cup}/shared/cup/fastq/RUN1/Lane_1/L2400001/L2400001_R1.fastq.gz"
 
 
+@pytest.mark.e2e  # uploads 12 MiB in parts: a second
 def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3):
     content = os.urandom(11 * MIB + 12_345)
     source = source_object(s3, "analysis/run/tumor.bam", content)
@@ -358,6 +359,7 @@ def test_secrets_never_reach_the_logs(icav2_server, cup, caplog):
 
 
 # --- retries -----------------------------------------------------------------------------------
+@pytest.mark.e2e  # waits the Retry-After second
 def test_rate_limited_call_is_retried_after_retry_after(icav2_server, cup):
     icav2_server.fail("GET", "/api/projects", 429, retry_after="1")
     started = time.monotonic()
@@ -408,12 +410,14 @@ def icav2_settings(tmp_path, **variables: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.e2e  # a fresh interpreter
 def test_icav2_settings_default_to_illumina_and_no_key(tmp_path):
     result = icav2_settings(tmp_path)
 
     assert json.loads(result.stdout) == ["https://ica.illumina.com/ica/rest", None]
 
 
+@pytest.mark.e2e
 def test_icav2_settings_are_read_from_the_environment(tmp_path):
     result = icav2_settings(
         tmp_path, ICAV2_BASE_URL="https://ica.example.org/ica/rest/", ICAV2_API_KEY="k-123"

@@ -108,6 +108,23 @@ def test_unknown_and_malformed_instrument_runs_are_named(launch, demo):
     )
 
 
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "20240920_LH00161_0111_B22JCMWLT3",  # NovaSeq X
+        "240101_M00123_0042_000000000-L4XYZ",  # MiSeq
+        "240308_VH00456_210_AAATMY5HV",  # NextSeq 2000
+    ],
+)
+def test_well_formed_run_ids_of_newer_instruments_pass_validation(launch, demo, run_id):
+    """NovaSeq X and MiSeq run ids were refused as malformed."""
+    refused(
+        launch(instrumentRunIdList=[run_id], dataTypeList=["Fastq"], **PULL_DRY),
+        "instrumentRunIdList",
+        f"Unknown instrument run ids (no fastqs in the catalogue): {run_id}",
+    )
+
+
 def test_library_fastqs_are_intersected_with_instrument_runs(launch, demo, operator_client):
     body = accepted(
         launch(

@@ -38,6 +38,7 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_pull_job_offers_two_links_that_expire_when_their_signatures_say(pull):
     job, script, _csv_file = pull(libraryIdList=["L2400003"], dataTypeList=["Fastq"])
     outputs = job["outputs"]
@@ -60,6 +61,7 @@ def test_pull_job_offers_two_links_that_expire_when_their_signatures_say(pull):
     }
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_link_lifetime_follows_the_setting(pull, settings):
     settings.PRESIGNED_URL_LIFETIME_SECONDS = 3600
     job, script, _ = pull(libraryIdList=["L2400003"], dataTypeList=["Fastq"])
@@ -70,6 +72,7 @@ def test_link_lifetime_follows_the_setting(pull, settings):
     )
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_links_signed_with_expiring_credentials_die_with_them(
     pull, settings, monkeypatch, tmp_path
 ):
@@ -105,6 +108,7 @@ def test_links_signed_with_expiring_credentials_die_with_them(
     assert "X-Amz-Credential=ASIATESTTEMPORARY" in job["outputs"]["limsCsv"]["url"]
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_links_signed_with_a_session_token_of_unknown_expiry_are_kept_short(
     pull, settings, monkeypatch
 ):
@@ -127,6 +131,7 @@ def test_pull_dry_run_lists_objects_and_makes_no_links(launch, demo, operator_cl
     assert list(list_objects(f"s3://{settings.SHARING_BUCKET}/pull/{job['id']}/")) == []
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_archived_fastqs_fail_the_pull_naming_them_and_the_flag(
     launch, fresh_demo, operator_client
 ):
@@ -141,6 +146,7 @@ def test_archived_fastqs_fail_the_pull_naming_them_and_the_flag(
     assert job["outputs"] is None
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_defrost_requests_a_restore_and_fails_without_waiting(launch, fresh_demo, operator_client):
     payload = {
         "libraryIdList": [ARCHIVED_LIBRARY],
@@ -159,6 +165,7 @@ def test_defrost_requests_a_restore_and_fails_without_waiting(launch, fresh_demo
     assert again["status"] == "SUCCEEDED", again["error"]
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_missing_sharing_bucket_fails_the_pull_with_what_to_do(
     launch, fresh_demo, operator_client, s3
 ):
@@ -169,6 +176,7 @@ def test_missing_sharing_bucket_fails_the_pull_with_what_to_do(
     assert "set SHARING_BUCKET" in job["error"]["message"]
 
 
+@pytest.mark.e2e  # a whole pull with botocore's debug logging: a second
 def test_presigned_links_never_reach_a_log(launch, demo, operator_client, caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("botocore", "boto3", "urllib3", "jobs", "shares", "django_q", "django-q"):
@@ -194,6 +202,7 @@ def read_csv(path) -> list[dict[str, str]]:
     return rows
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_lims_csv_of_a_fastq_share_has_a_row_per_library_and_run(pull):
     _, _, lims = pull(libraryIdList=["L2400001"], dataTypeList=["Fastq"])
     rows = read_csv(lims)
@@ -219,6 +228,7 @@ def test_lims_csv_of_a_fastq_share_has_a_row_per_library_and_run(pull):
     }
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_lims_csv_of_a_secondary_share_has_one_row_per_library_without_a_run(pull):
     run = WorkflowRun.objects.filter(
         workflow_name="tumor-normal", libraries__library_id="L2400003"
@@ -231,6 +241,7 @@ def test_lims_csv_of_a_secondary_share_has_one_row_per_library_without_a_run(pul
     ]
 
 
+@pytest.mark.e2e  # the pull fixture fetches with curl
 def test_lims_csv_of_a_mixed_share(pull):
     _, _, lims = pull(libraryIdList=["L2400003"], dataTypeList=["Fastq", "SecondaryAnalysis"])
     rows = read_csv(lims)

@@ -58,6 +58,7 @@ def landed(job: dict) -> dict[str, tuple[bytes, bytes]]:
     }
 
 
+@pytest.mark.e2e  # curl
 def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, operator_client):
     job = push(**CUP)
     assert job["status"] == "SUCCEEDED", job["error"]
@@ -84,6 +85,7 @@ def test_push_of_a_demo_project_lands_every_object_byte_identical(push, demo, op
     assert not list(list_objects(f"{DESTINATION}.dsm-write-check"))  # marker removed
 
 
+@pytest.mark.e2e  # copies objects through S3: seconds
 def test_pushing_again_copies_nothing_and_reports_everything_skipped(push, demo):
     first = push(**CUP)
     assert first["status"] == "SUCCEEDED"
@@ -98,6 +100,7 @@ def test_pushing_again_copies_nothing_and_reports_everything_skipped(push, demo)
     )
 
 
+@pytest.mark.e2e  # copies objects through S3: seconds
 def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
     settings.PUSH_MULTIPART_THRESHOLD = 5 * 1024 * 1024
     settings.PUSH_PART_SIZE = 5 * 1024 * 1024
@@ -116,6 +119,7 @@ def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
     assert head_object(copied.destination_uri).etag.endswith("-3")  # three parts
 
 
+@pytest.mark.e2e  # copies objects through S3: seconds
 def test_an_object_copied_in_parts_is_skipped_by_the_next_push(push, fresh_demo, settings):
     """A copy in parts has its own ETag, so a re-run used to copy it again."""
     settings.PUSH_MULTIPART_THRESHOLD = 5 * 1024 * 1024
@@ -145,6 +149,7 @@ def test_an_object_copied_in_parts_is_skipped_by_the_next_push(push, fresh_demo,
     assert get_object_bytes(copied.destination_uri) == get_object_bytes(copied.source_uri)
 
 
+@pytest.mark.e2e  # copies objects through S3: seconds
 def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
     payload = {
         "libraryIdList": [ARCHIVED_LIBRARY],
@@ -165,6 +170,7 @@ def test_archived_objects_fail_the_push_before_any_copy(push, fresh_demo):
     assert all(source == copy for source, copy in landed(again).values())
 
 
+@pytest.mark.e2e  # copies objects through S3: seconds
 def test_destination_storage_class_is_applied(push, demo, settings):
     """(The bucket-owner-full-control ACL is sent too; one-account moto cannot show its effect.)"""
     settings.PUSH_STORAGE_CLASS = "STANDARD_IA"
@@ -259,6 +265,7 @@ def icav2_project(fresh_demo, settings):
     server.stop()
 
 
+@pytest.mark.e2e  # the ICAv2 server and a push: seconds
 def test_push_to_an_icav2_folder_streams_every_object_into_it(push, icav2_project):
     server, project_id = icav2_project
     payload = CUP | {"shareDestination": "icav2://cup-share/shared/cup/"}
@@ -280,6 +287,7 @@ def test_push_to_an_icav2_folder_streams_every_object_into_it(push, icav2_projec
     }
 
 
+@pytest.mark.e2e  # the ICAv2 server and a push: seconds
 def test_push_to_an_unknown_icav2_project_fails_naming_it(push, icav2_project):
     job = push(**(CUP | {"shareDestination": "icav2://no-such-project/shared/"}))
     assert job["status"] == "FAILED"

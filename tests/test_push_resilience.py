@@ -20,6 +20,9 @@ from sharing_project.s3.objects import ensure_bucket, get_object_bytes, list_obj
 from tests.support.cluster import start_cluster, stop
 from tests.support.fault_proxy import FaultProxy
 
+# A real worker cluster, killed and restarted; seconds of throttled, dropped connections.
+pytestmark = pytest.mark.e2e
+
 
 def push_payload(portal_run_id: str, destination: str) -> dict:
     return {

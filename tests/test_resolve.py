@@ -188,6 +188,7 @@ def test_overlapping_selection_lists_each_object_once_in_a_stable_order(demo):
     assert ("L2400001", RUN_A, 1) in fastq_rows(first)  # in both projects, listed once
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_archived_fastq_is_marked_until_restored(fresh_demo, s3):
     manifest = resolve(config(libraryIdList=[ARCHIVED_LIBRARY]))
     archived = [e for e in manifest if e.archived]
@@ -199,6 +200,7 @@ def test_archived_fastq_is_marked_until_restored(fresh_demo, s3):
     assert not any(e.archived for e in resolve(config(libraryIdList=[ARCHIVED_LIBRARY])))
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_a_fastq_gone_from_s3_fails_the_resolution_naming_it(fresh_demo, s3):
     fastq = Fastq.objects.filter(library__library_id="L2400001").first()
     delete_object(fastq.r2_uri)
@@ -208,6 +210,7 @@ def test_a_fastq_gone_from_s3_fails_the_resolution_naming_it(fresh_demo, s3):
     assert "no longer in S3" in str(error.value)
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 def test_a_fastq_replaced_since_the_import_is_shared_as_it_is_now(fresh_demo, s3):
     fastq = Fastq.objects.filter(library__library_id="L2400001").first()
     put_object(fastq.r1_uri, b"re-uploaded, longer than before" * 40)
@@ -228,6 +231,7 @@ HOSTILE_BUT_SAFE = [
 ]
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 @pytest.mark.parametrize("name", HOSTILE_BUT_SAFE)
 def test_keys_with_shell_syntax_are_kept_verbatim(fresh_demo, name):
     run = WorkflowRun.objects.filter(workflow_name="sash").first()
@@ -240,6 +244,7 @@ def test_keys_with_shell_syntax_are_kept_verbatim(fresh_demo, name):
     }
 
 
+@pytest.mark.e2e  # writes the demo's objects to S3 afresh: about a second
 @pytest.mark.parametrize(
     ("suffix", "reason"),
     [
@@ -308,6 +313,7 @@ def queries_for(library_ids: list[str]) -> tuple[int, int]:
     return len(validating), len(resolving)
 
 
+@pytest.mark.e2e  # hundreds of objects and rows: seconds
 def test_query_count_does_not_grow_with_the_number_of_libraries(db, s3):
     ids = make_libraries(500)
     assert queries_for(ids[:10]) == queries_for(ids)

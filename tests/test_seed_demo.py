@@ -12,7 +12,8 @@ from catalogue.models import Fastq, Library, Project, WorkflowRun
 from sharing_project.s3.objects import S3Object, get_object_bytes, list_objects
 from sharing_project.s3.uris import parse_s3_uri
 
-pytestmark = pytest.mark.django_db
+# Every test writes the demo's objects to S3 afresh: about a second each.
+pytestmark = [pytest.mark.django_db, pytest.mark.e2e]
 
 
 def objects_in_demo_bucket() -> dict[str, S3Object]:

@@ -13,25 +13,36 @@ from pathlib import Path
 
 import pytest
 
+from sharing_project.env import write_env_file
+
+pytestmark = pytest.mark.e2e  # a fresh interpreter per case
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = (
     "import json, django; from django.conf import settings; django.setup(); "
     "db = settings.DATABASES['default']; "
     "print(json.dumps({'debug': settings.DEBUG, 'engine': db['ENGINE'], "
     "'options': db.get('OPTIONS', {}), 'lifetime': settings.PRESIGNED_URL_LIFETIME_SECONDS, "
-    "'broker': settings.Q_CLUSTER.get('orm'), 'secret': settings.SECRET_KEY, "
+    "'broker': settings.Q_CLUSTER.get('orm'), 'secret': settings.SECRET_KEY, 'db': db['NAME'], "
     "'endpoint': settings.AWS_ENDPOINT_URL, 'bucket': settings.SHARING_BUCKET}))"
 )
 
 
-def start_django(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess:
+def start_django(tmp_path: Path, **variables: str | None) -> subprocess.CompletedProcess:
+    """Django in a fresh interpreter; a variable given as None is left out of its environment."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("DSM_", "AWS_", "DATABASE_URL", "SECRET_KEY", "DEBUG", "PRESIGNED"))
     }
-    env |= {"DJANGO_SETTINGS_MODULE": "sharing_project.settings", "DSM_DATA_DIR": str(tmp_path)}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "sharing_project.settings",
+        "DSM_DATA_DIR": str(tmp_path),
+        # Not the checkout's data/embedded.env, which `make run` may have left.
+        "DSM_ENV_FILE": str(tmp_path / "embedded.env"),
+    }
     env |= variables
+    env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -43,9 +54,51 @@ def loaded(result: subprocess.CompletedProcess) -> dict:
 
 
 def test_non_embedded_start_without_secret_key_is_refused(tmp_path):
+    assert not (tmp_path / "embedded.env").exists()
     result = start_django(tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def write_make_run_env_file(tmp_path: Path, **variables: str) -> None:
+    write_env_file(tmp_path / "embedded.env", variables, header="as `make run` writes it")
+
+
+def test_settings_left_by_make_run_in_the_env_file_are_read(tmp_path):
+    """`manage.py` in another shell after `make run` said SECRET_KEY is not set."""
+    other_data = tmp_path / "run-data"
+    write_make_run_env_file(
+        tmp_path,
+        SECRET_KEY="key-of-the-embedded-run",
+        DSM_DATA_DIR=str(other_data),
+        AWS_ENDPOINT_URL="http://127.0.0.1:4599",
+    )
+    settings = loaded(start_django(tmp_path, DSM_DATA_DIR=None))
+    assert settings["secret"] == "key-of-the-embedded-run"
+    assert settings["db"] == str(other_data / "db.sqlite3")
+    assert settings["endpoint"] == "http://127.0.0.1:4599"
+    assert settings["debug"] is False
+
+
+def test_the_environment_wins_over_the_env_file(tmp_path):
+    write_make_run_env_file(
+        tmp_path,
+        SECRET_KEY="key-of-the-embedded-run",
+        AWS_ENDPOINT_URL="http://127.0.0.1:4599",
+        SHARING_BUCKET="bucket-of-the-file",
+    )
+    settings = loaded(
+        start_django(tmp_path, SECRET_KEY="key-of-the-shell", SHARING_BUCKET="bucket-of-the-shell")
+    )
+    assert settings["secret"] == "key-of-the-shell"
+    assert settings["bucket"] == "bucket-of-the-shell"
+    assert settings["endpoint"] == "http://127.0.0.1:4599"
+
+
+def test_env_file_values_are_read_as_written(tmp_path):
+    secret = "a'b\"c #d $e f=g\\n"
+    write_make_run_env_file(tmp_path, SECRET_KEY=secret)
+    assert loaded(start_django(tmp_path))["secret"] == secret
 
 
 def test_embedded_start_generates_a_secret_key_once_and_keeps_it(tmp_path):

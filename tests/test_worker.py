@@ -12,6 +12,8 @@ from django_q.models import OrmQ
 from jobs.models import Job
 from tests.support.cluster import start_cluster, stop
 
+pytestmark = pytest.mark.e2e  # a real worker cluster
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_a_dry_run_of_the_demo(
