@@ -89,10 +89,6 @@ class Icav2Credentials:
             extra["SSEKMSKeyId"] = self.sse_kms_key_id
         return extra
 
-    def expires_within(self, seconds: float) -> bool:
-        """True when the credentials die within `seconds` (ask for new ones first)."""
-        return datetime.now(UTC) + timedelta(seconds=seconds) >= self.expires_at
-
 
 class Icav2Client:
     """A connection to one ICAv2 API with one API key; thread-safe.
