@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
+
 from jobs.models import Job, JobObject
 from shares.destinations import parse_destination
 from shares.resolve import ManifestEntry
@@ -10,25 +12,15 @@ BATCH = 1000
 
 
 def record_manifest(job: Job, manifest: list[ManifestEntry], status: str) -> None:
+    """One JobObject per entry, in manifest order, each with its destination URI."""
     destination = parse_destination(job.destination) if job.destination else None
     rows = (
         JobObject(
             job=job,
             position=position,
-            kind=entry.kind,
-            source_uri=entry.source_uri,
-            relative_path=entry.relative_path,
             destination_uri=destination.uri_for(entry.relative_path) if destination else "",
-            size=entry.size,
-            etag=entry.etag,
-            storage_class=entry.storage_class,
-            archived=entry.archived,
-            library_id=entry.library_id,
-            instrument_run_id=entry.instrument_run_id,
-            lane=entry.lane,
-            portal_run_id=entry.portal_run_id,
-            workflow_name=entry.workflow_name,
             status=status,
+            **asdict(entry),
         )
         for position, entry in enumerate(manifest)
     )
@@ -62,16 +54,6 @@ def copy_manifest(source: Job, job: Job) -> None:
 
 
 def manifest_entries(objects) -> list[ManifestEntry]:
-    """JobObjects back as manifest entries (for the archive check)."""
-    return [
-        ManifestEntry(
-            kind=o.kind,
-            source_uri=o.source_uri,
-            relative_path=o.relative_path,
-            size=o.size,
-            etag=o.etag,
-            storage_class=o.storage_class,
-            archived=o.archived,
-        )
-        for o in objects
-    ]
+    """JobObjects back as manifest entries (for the archive check and new links)."""
+    names = [entry_field.name for entry_field in fields(ManifestEntry)]
+    return [ManifestEntry(**{name: getattr(o, name) for name in names}) for o in objects]
