@@ -7,6 +7,8 @@ and URIs, so no write path (admin, API, importer, shell) can store a malformed o
 
 from __future__ import annotations
 
+import hashlib
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -17,8 +19,10 @@ from sharing_project.s3.uris import (
     ARCHIVED_STORAGE_CLASSES,
     STORAGE_CLASSES,
     validate_etag,
+    validate_md5,
     validate_object_uri,
     validate_prefix_uri,
+    validate_sha256,
 )
 
 
@@ -169,6 +173,11 @@ class Fastq(ValidatedModel):
     r1_uri = models.CharField("R1 URI", max_length=1024, validators=[validate_object_uri])
     r1_size = models.BigIntegerField("R1 size", validators=[MinValueValidator(0)])
     r1_etag = models.CharField("R1 ETag", max_length=64, validators=[validate_etag])
+    # Content checksums the upstream fastq manager publishes, when it does.
+    r1_md5 = models.CharField("R1 MD5", max_length=32, blank=True, validators=[validate_md5])
+    r1_sha256 = models.CharField(
+        "R1 SHA-256", max_length=64, blank=True, validators=[validate_sha256]
+    )
     r1_storage_class = models.CharField(
         "R1 storage class",
         max_length=32,
@@ -182,6 +191,10 @@ class Fastq(ValidatedModel):
         "R2 size", null=True, blank=True, validators=[MinValueValidator(0)]
     )
     r2_etag = models.CharField("R2 ETag", max_length=64, blank=True, validators=[validate_etag])
+    r2_md5 = models.CharField("R2 MD5", max_length=32, blank=True, validators=[validate_md5])
+    r2_sha256 = models.CharField(
+        "R2 SHA-256", max_length=64, blank=True, validators=[validate_sha256]
+    )
     r2_storage_class = models.CharField(
         "R2 storage class",
         max_length=32,
@@ -245,3 +258,28 @@ class WorkflowRun(ValidatedModel):
     def clean(self) -> None:
         if self.output_uri and not self.output_uri.endswith("/"):
             self.output_uri += "/"
+
+
+class ObjectChecksum(models.Model):
+    """Checksums the service computed by reading an object, so that no object is read twice
+    for them. Keyed by what identifies one version of the bytes: the URI, ETag and size (a
+    replaced object has another ETag, and misses the cache)."""
+
+    key = models.CharField(max_length=64, unique=True)  # SHA-256 of URI, ETag and size
+    uri = models.CharField(max_length=2048)
+    etag = models.CharField(max_length=80)
+    size = models.BigIntegerField()
+    md5 = models.CharField(max_length=32, validators=[validate_md5])
+    sha256 = models.CharField(max_length=64, validators=[validate_sha256])
+    crc32 = models.CharField(max_length=12)  # base64, as S3 gives it
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-computed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.uri} ({self.etag}, {self.size} bytes)"
+
+    @staticmethod
+    def key_of(uri: str, etag: str, size: int) -> str:
+        return hashlib.sha256(f"{uri}\n{etag}\n{size}".encode()).hexdigest()

@@ -24,6 +24,7 @@ from django.utils.html import format_html
 from jobs.forms import ShareForm
 from jobs.models import Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
+from shares.checksums import ChecksumSource
 from sharing_project.errors import DryRunRequired, LaunchRefused
 
 LAUNCH = "jobs.launch_job"
@@ -254,6 +255,11 @@ def _totals(objects: QuerySet[JobObject]) -> dict:
     totals = objects.totals()
     labels = dict(JobObject.Status.choices)
     totals["by_status"] = [(labels[status], n) for status, n in totals["by_status"].items()]
+    sources = dict(ChecksumSource.choices)
+    totals["by_checksum"] = [
+        (sources.get(source, "not known"), n, size)
+        for source, (n, size) in totals["by_checksum"].items()
+    ]
     return totals
 
 

@@ -14,6 +14,7 @@ from jobs.filters import JobFilter, JobObjectFilter
 from jobs.models import Job, JobLogLine, JobObject
 from jobs.permissions import JobPermission
 from jobs.serializers import (
+    JobDetailSerializer,
     JobObjectSerializer,
     JobSerializer,
     RefusalSerializer,
@@ -38,6 +39,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     ).prefetch_related(Prefetch("log_lines", queryset=JobLogLine.objects.order_by("at", "pk")))
     serializer_class = JobSerializer
     permission_classes = [JobPermission]
+
+    def get_serializer_class(self):
+        return JobDetailSerializer if self.action == "retrieve" else JobSerializer
+
     filterset_class = JobFilter
 
     def get_queryset(self):
@@ -53,7 +58,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(
         request=LaunchSerializer,
         responses={
-            202: JobSerializer,
+            202: JobDetailSerializer,
             400: OpenApiResponse(description="A field is wrong; the body names it."),
             409: RefusalSerializer,
         },
@@ -64,20 +69,20 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         config, dryrun = launch.normalised_config, launch.validated_data["dryrun"]
         return self._act(request, lambda: launch_job(config, dryrun=dryrun, user=request.user))
 
-    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @extend_schema(request=None, responses={202: JobDetailSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"])
     def abort(self, request: Request, pk=None) -> Response:
         job = self.get_object()
         return self._act(request, lambda: abort_job(job, request.user), new_job=False)
 
-    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @extend_schema(request=None, responses={202: JobDetailSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"])
     def rerun(self, request: Request, pk=None) -> Response:
         """A new job of the same configuration (a push still needs a valid dry run)."""
         job = self.get_object()
         return self._act(request, lambda: rerun_job(job, request.user))
 
-    @extend_schema(request=None, responses={202: JobSerializer, 409: RefusalSerializer})
+    @extend_schema(request=None, responses={202: JobDetailSerializer, 409: RefusalSerializer})
     @action(detail=True, methods=["post"], url_path="new-links")
     def new_links(self, request: Request, pk=None) -> Response:
         """Fresh presigned links, script and LIMS CSV for a pull that succeeded; the job's
@@ -92,7 +97,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             job = action()
         except LaunchRefused as refusal:
             return Response({"detail": refusal.message, **refusal.extra}, refusal.status_code)
-        body = JobSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
+        body = JobDetailSerializer(self.get_queryset().get(pk=job.pk), context={"request": request})
         headers = {"Location": body.data["url"]} if new_job else {}
         return Response(body.data, status.HTTP_202_ACCEPTED, headers=headers)
 

@@ -22,7 +22,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError, OutputWrapper
 
 from jobs.models import ACTIVE_STATUSES, OUTPUT_LABELS, Job, JobObject, JobStatus
-from jobs.serializers import JobObjectSerializer, JobSerializer, progress_body
+from jobs.serializers import JobDetailSerializer, JobObjectSerializer, progress_body
 from shares.contract import LAUNCH_FIELDS, Kind, LaunchField
 
 USER_ENV = "DSM_CLI_USER"
@@ -159,7 +159,7 @@ def job_body(job: Job) -> dict[str, Any]:
         .prefetch_related("log_lines")
         .get(pk=job.pk)
     )
-    return JobSerializer(job, context={"request": None}).data
+    return JobDetailSerializer(job, context={"request": None}).data
 
 
 def object_items(job: Job) -> list[dict[str, Any]]:
@@ -359,6 +359,11 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
                 f"{counts['fastqRows']} fastq list row(s), {counts['portalRuns']} portal run(s)",
             )
         )
+        verified = ", ".join(
+            f"{row['objects']} by {row['label']} ({human_bytes(row['bytes'])})"
+            for row in body["verification"]
+        )
+        rows.append(("Verified", verified or "nothing listed yet"))
         for name, link in (body["outputs"] or {}).items():
             label = OUTPUT_LABELS.get(name, name)
             rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))

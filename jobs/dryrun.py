@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from jobs.manifest import record_manifest
+from jobs.manifest import record_manifest, with_checksums
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from shares.models import DryRun
@@ -12,12 +12,13 @@ from shares.resolve import ManifestEntry, precedence_notes, resolve
 
 
 def execute_dry_run(job: Job) -> None:
-    """Steps: resolve (catalogue and S3 listings); stop if aborted; write the manifest as the
-    job's objects with totals; warn about archived objects; record the DryRun for the gate."""
+    """Steps: resolve (catalogue and S3 listings); find each object's checksum (reading those
+    with none, if allowed); stop if aborted; write the manifest as the job's objects with
+    totals; warn about archived objects; record the DryRun for the gate."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
-    manifest = resolve(job.config)
+    manifest = with_checksums(job, resolve(job.config))
     stop_if_aborted(job)
     with transaction.atomic():
         record_manifest(job, manifest, JobObject.Status.LISTED)

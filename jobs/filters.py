@@ -34,6 +34,9 @@ class JobObjectFilter(filters.FilterSet):
     archived = filters.BooleanFilter()
     libraryId = filters.CharFilter(field_name="library_id")
     portalRunId = filters.CharFilter(field_name="portal_run_id")
+    checksumSource = filters.ChoiceFilter(
+        field_name="checksum_source", choices=JobObject._meta.get_field("checksum_source").choices
+    )
 
     class Meta:
         model = JobObject

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
-from jobs.models import Job, JobObject
+from jobs.models import Job, JobObject, ShareType
+from shares.checksums import ChecksumSource, find_checksums, summary
 from shares.destinations import parse_destination
 from shares.resolve import ManifestEntry
 
@@ -57,3 +58,46 @@ def manifest_entries(objects) -> list[ManifestEntry]:
     """JobObjects back as manifest entries (for the archive check and new links)."""
     names = [entry_field.name for entry_field in fields(ManifestEntry)]
     return [ManifestEntry(**{name: getattr(o, name) for name in names}) for o in objects]
+
+
+class _JobReading:
+    """Objects read for their checksums show as the job's progress; an abort stops the reads."""
+
+    def __init__(self, job: Job):
+        self.job = job
+
+    def start(self, count: int, size: int) -> None:
+        Job.objects.filter(pk=self.job.pk).update(
+            objects_total=count, bytes_total=size, objects_done=0, bytes_done=0
+        )
+        self.job.log(f"Reading {count} object(s), {size} bytes, to compute their checksums.")
+
+    def read(self, entry: ManifestEntry) -> None:
+        self.job.add_progress(1, entry.size)
+
+    def should_stop(self) -> bool:
+        return self.job.abort_was_requested()
+
+
+def with_checksums(job: Job, manifest: list[ManifestEntry]) -> list[ManifestEntry]:
+    """The manifest with each object's checksum (shares.checksums), the reads shown as the
+    job's progress; logs how many objects and bytes are verified which way, and warns of the
+    ones verified by size only."""
+    for_download = job.share_type == ShareType.PULL
+    manifest = find_checksums(manifest, for_download=for_download, reading=_JobReading(job))
+    labels = dict(ChecksumSource.choices)
+    report = "; ".join(
+        f"{labels[source]}: {count} object(s), {size} bytes"
+        for source, (count, size) in sorted(summary(manifest).items())
+    )
+    job.log(f"Verified by {report}." if report else "Nothing to verify.")
+    size_only = [e for e in manifest if e.checksum_source == ChecksumSource.SIZE_ONLY]
+    if size_only:
+        shown = ", ".join(entry.source_uri for entry in size_only[:5])
+        more = f" and {len(size_only) - 5} more" if len(size_only) > 5 else ""
+        job.log(
+            f"{len(size_only)} object(s) will be verified by size only ({shown}{more}): "
+            f"{size_only[0].checksum_note}.",
+            level="WARNING",
+        )
+    return manifest

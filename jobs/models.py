@@ -12,6 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from shares.checksums import ChecksumSource
 from shares.contract import ShareType
 
 
@@ -295,8 +296,8 @@ class JobObjectQuerySet(models.QuerySet):
         )
 
     def totals(self) -> dict:
-        """Objects and bytes, the archived ones, objects by status, and the fastq list rows and
-        portal runs they come from."""
+        """Objects and bytes, the archived ones, objects by status, objects and bytes by the
+        checksum that verifies them, and the fastq list rows and portal runs they come from."""
         archived = models.Q(archived=True)
         totals = self.aggregate(
             count=models.Count("pk"),
@@ -308,6 +309,12 @@ class JobObjectQuerySet(models.QuerySet):
         )
         by_status = self.values_list("status").annotate(n=models.Count("pk")).order_by("status")
         totals["by_status"] = dict(by_status)
+        by_checksum = (
+            self.values_list("checksum_source")
+            .annotate(n=models.Count("pk"), size=Coalesce(models.Sum("size"), 0))
+            .order_by("checksum_source")
+        )
+        totals["by_checksum"] = {source: (n, size) for source, n, size in by_checksum}
         fastqs = self.filter(kind=JobObject.Kind.FASTQ)
         totals["fastq_rows"] = (
             fastqs.values("library_id", "instrument_run_id", "lane").distinct().count()
@@ -355,6 +362,13 @@ class JobObject(models.Model):
     # A copy made in parts has an ETag of its own; kept so that a later push can recognise
     # the object it wrote (blank: the copy's ETag is the source's).
     destination_etag = models.CharField(max_length=80, blank=True)
+    # The source's content checksums (shares.checksums): hex MD5 and SHA-256, S3's full-object
+    # checksum as "ALGORITHM:base64", which one is the reference, and why there is none.
+    md5 = models.CharField(max_length=32, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    s3_checksum = models.CharField(max_length=80, blank=True)
+    checksum_source = models.CharField(max_length=16, choices=ChecksumSource.choices, blank=True)
+    checksum_note = models.CharField(max_length=200, blank=True)
 
     objects = JobObjectQuerySet.as_manager()
 

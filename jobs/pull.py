@@ -9,7 +9,7 @@ from django.db import transaction
 
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
-from jobs.manifest import manifest_entries, record_manifest
+from jobs.manifest import manifest_entries, record_manifest, with_checksums
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ScriptEntry, render_download_script
@@ -25,18 +25,23 @@ LIMS_NAME = "lims.csv"
 
 
 def execute_pull(job: Job) -> None:
-    """Steps: resolve; refuse (or restore) archived objects; record the manifest; then
-    `publish_links`, saving progress as the links are signed."""
+    """Steps: resolve; refuse (or restore) archived objects; find each object's checksum
+    (reading those with none, if allowed); record the manifest; then `publish_links`, saving
+    progress as the links are signed."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
     manifest = resolve(job.config)
     refuse_archived(manifest, defrost=job.config.get("defrostArchivedFastqs", False))
+    manifest = with_checksums(job, manifest)
     stop_if_aborted(job)
     with transaction.atomic():
         record_manifest(job, manifest, JobObject.Status.PENDING)
         Job.objects.filter(pk=job.pk).update(
-            objects_total=len(manifest), bytes_total=sum(e.size for e in manifest)
+            objects_total=len(manifest),
+            bytes_total=sum(e.size for e in manifest),
+            objects_done=0,
+            bytes_done=0,
         )
     publish_links(job, manifest, count_progress=True)
     JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)

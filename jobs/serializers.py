@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from jobs.models import Job, JobLogLine, JobObject, Progress
+from shares.checksums import ChecksumSource
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -116,6 +117,37 @@ class JobSerializer(serializers.ModelSerializer):
         return job.warnings
 
 
+class VerificationSerializer(serializers.Serializer):
+    checksumSource = serializers.CharField()
+    label = serializers.CharField()
+    objects = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job as its own page shows it: also how its objects are verified."""
+
+    verification = serializers.SerializerMethodField()
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "verification"]
+
+    @extend_schema_field(VerificationSerializer(many=True))
+    def get_verification(self, job: Job) -> list[dict]:
+        """Objects and bytes by the checksum that verifies them (size-only: none)."""
+        labels = dict(ChecksumSource.choices)
+        by_checksum = job.job_objects.all().totals()["by_checksum"]
+        return [
+            {
+                "checksumSource": source,
+                "label": labels.get(source, "not known"),
+                "objects": n,
+                "bytes": size,
+            }
+            for source, (n, size) in by_checksum.items()
+        ]
+
+
 def progress_body(progress: Progress) -> dict:
     return {
         "objectsDone": progress.objects_done,
@@ -135,6 +167,15 @@ class JobObjectSerializer(serializers.ModelSerializer):
     instrumentRunId = serializers.CharField(source="instrument_run_id")
     portalRunId = serializers.CharField(source="portal_run_id")
     workflowName = serializers.CharField(source="workflow_name")
+    s3Checksum = serializers.CharField(
+        source="s3_checksum", help_text="S3's full-object checksum: ALGORITHM:base64"
+    )
+    checksumSource = serializers.CharField(
+        source="checksum_source",
+        help_text="which checksum verifies the object: md5-etag, catalogue, full-object, "
+        "computed, or size-only (then checksumNote says why)",
+    )
+    checksumNote = serializers.CharField(source="checksum_note")
 
     class Meta:
         model = JobObject
@@ -152,6 +193,11 @@ class JobObjectSerializer(serializers.ModelSerializer):
             "lane",
             "portalRunId",
             "workflowName",
+            "md5",
+            "sha256",
+            "s3Checksum",
+            "checksumSource",
+            "checksumNote",
             "status",
             "error",
         ]

@@ -61,6 +61,14 @@ class ManifestEntry:
     lane: int | None = None
     portal_run_id: str = ""
     workflow_name: str = ""
+    # The content checksums known (catalogue.checksums fills them in): hex MD5 and SHA-256,
+    # S3's full-object checksum as "ALGORITHM:base64", which of them is the reference
+    # (checksum_source), and why there is none (checksum_note).
+    md5: str = ""
+    sha256: str = ""
+    s3_checksum: str = ""
+    checksum_source: str = ""
+    checksum_note: str = ""
 
 
 def selected_libraries(config: dict) -> QuerySet | None:
@@ -144,9 +152,13 @@ def resolve(config: dict) -> list[ManifestEntry]:
 
 
 def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
-    reads = [(fastq.r1_uri, fastq.r1_size, fastq.r1_etag, fastq.r1_storage_class)]
+    reads = [
+        (fastq.r1_uri, fastq.r1_size, fastq.r1_etag, fastq.r1_storage_class),
+    ]
+    checksums = [(fastq.r1_md5, fastq.r1_sha256)]
     if fastq.r2_uri:
         reads.append((fastq.r2_uri, fastq.r2_size, fastq.r2_etag, fastq.r2_storage_class))
+        checksums.append((fastq.r2_md5, fastq.r2_sha256))
     library_id = fastq.library.library_id
     folder = f"fastq/{fastq.instrument_run_id}/Lane_{fastq.lane}/{library_id}/"
     return [
@@ -160,15 +172,18 @@ def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
             library_id=library_id,
             instrument_run_id=fastq.instrument_run_id,
             lane=fastq.lane,
+            md5=md5,
+            sha256=sha256,
         )
-        for uri, size, etag, storage_class in reads
+        for (uri, size, etag, storage_class), (md5, sha256) in zip(reads, checksums, strict=True)
     ]
 
 
 def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     """The catalogue's fastq objects as S3 has them now: one listing per folder (in parallel,
     not one HEAD per object); an object that has gone fails the resolution, naming it, and
-    one replaced since the import is shared with its current size, ETag and storage class."""
+    one replaced since the import is shared with its current size, ETag and storage class,
+    without the catalogue's checksums, which were of the bytes it replaced."""
     from sharing_project.s3.objects import list_objects
 
     folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
@@ -182,15 +197,19 @@ def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
             f"{missing[0]}); re-import the catalogue, or leave their libraries or runs out.",
             {"objects": missing[:100]},
         )
-    return [
-        replace(
-            entry,
-            size=live[entry.source_uri].size,
-            etag=live[entry.source_uri].etag,
-            storage_class=live[entry.source_uri].storage_class,
-        )
-        for entry in entries
-    ]
+    return [_as_live(entry, live[entry.source_uri]) for entry in entries]
+
+
+def _as_live(entry: ManifestEntry, live) -> ManifestEntry:
+    replaced = (live.size, live.etag) != (entry.size, entry.etag)
+    return replace(
+        entry,
+        size=live.size,
+        etag=live.etag,
+        storage_class=live.storage_class,
+        md5="" if replaced else entry.md5,
+        sha256="" if replaced else entry.sha256,
+    )
 
 
 def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:

@@ -180,6 +180,13 @@ PUSH_STORAGE_CLASS = read_str("PUSH_STORAGE_CLASS", "") or None
 PUSH_BUCKET_OWNER_FULL_CONTROL = read_bool("PUSH_BUCKET_OWNER_FULL_CONTROL", False)
 JOB_LEASE_SECONDS = read_int("JOB_LEASE_SECONDS", 120, minimum=2, maximum=3600)
 
+# --- Checksums ------------------------------------------------------------------------------
+# An object with no checksum known (no MD5 ETag, no full-object checksum in S3, none in the
+# catalogue) is read once by a worker to compute one; with this off it is shared verified by
+# size only, and the dry run says so.
+CHECKSUM_READ_OBJECTS = read_bool("CHECKSUM_READ_OBJECTS", EMBEDDED)
+CHECKSUM_THREADS = read_int("CHECKSUM_THREADS", 4, minimum=1, maximum=64)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -206,6 +213,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["sharing_project.openapi.paths_without_trailing_slash"],
+    # Three vocabularies are called "status": each gets a name of its own.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.JobStatus",
+        "JobObjectStatusEnum": "jobs.models.JobObject.Status",
+        "WorkflowRunStatusEnum": "catalogue.models.WorkflowRun.Status",
+    },
 }
 
 # --- Background work (django-q2, ORM broker: receipts, so a task outlives a crashed worker) --

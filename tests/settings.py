@@ -13,6 +13,7 @@ os.environ.setdefault("DSM_DATA_DIR", str(_ROOT / "test-artifacts" / "data"))
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_REGION", "ap-southeast-2")
+os.environ.setdefault("CHECKSUM_READ_OBJECTS", "true")
 # Never let a developer's own AWS configuration reach the tests, nor the settings that
 # `make run` leaves for the command line (data/embedded.env).
 os.environ.pop("AWS_PROFILE", None)

@@ -195,3 +195,27 @@ def test_file_that_is_not_json_is_refused(tmp_path):
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         run_import(tmp_path / "absent.csv", kind="lims")
+
+
+SHA256 = "a" * 64
+MD5 = "b" * 32
+FASTQ_WITH_CHECKSUMS_CSV = f"""libraryId,instrumentRunId,lane,r1Uri,r1Size,r1Etag,r1Md5,r1Sha256,r2Uri,r2Size,r2Etag,r2Sha256
+L2400001,{RUN},1,s3://primary/{RUN}/L2400001_R1.fastq.gz,100,{ETAG}-2,{MD5},{SHA256.upper()},s3://primary/{RUN}/L2400001_R2.fastq.gz,101,{ETAG}-2,{SHA256}
+"""
+
+
+def test_fastq_checksums_the_fastq_manager_publishes_are_imported(files, tmp_path):
+    run_import(files[0])
+    run_import(write(tmp_path, "f.csv", FASTQ_WITH_CHECKSUMS_CSV))
+    fastq = Fastq.objects.get()
+    assert (fastq.r1_md5, fastq.r1_sha256) == (MD5, SHA256)  # hex in any case, kept lower
+    assert (fastq.r2_md5, fastq.r2_sha256) == ("", SHA256)
+
+
+def test_a_malformed_fastq_checksum_rejects_the_file_naming_it(files, tmp_path):
+    run_import(files[0])
+    text = FASTQ_WITH_CHECKSUMS_CSV.replace(SHA256.upper(), "not-a-sha256")
+    with pytest.raises(CommandError) as error:
+        run_import(write(tmp_path, "f.csv", text))
+    assert "line 2: r1_sha256: Enter a SHA-256: 64 lower-case hex digits." in str(error.value)
+    assert not Fastq.objects.exists()

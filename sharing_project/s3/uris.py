@@ -84,6 +84,8 @@ def validate_prefix_uri(uri: str) -> None:
 validate_etag = RegexValidator(
     r"^[0-9a-f]{32}(?:-\d+)?$", "Enter an S3 ETag (32 hex, optionally -parts)."
 )
+validate_md5 = RegexValidator(r"^[0-9a-f]{32}\Z", "Enter an MD5: 32 lower-case hex digits.")
+validate_sha256 = RegexValidator(r"^[0-9a-f]{64}\Z", "Enter a SHA-256: 64 lower-case hex digits.")
 
 
 def bare_etag(raw: str) -> str:
