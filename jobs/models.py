@@ -369,6 +369,9 @@ class JobObject(models.Model):
     s3_checksum = models.CharField(max_length=80, blank=True)
     checksum_source = models.CharField(max_length=16, choices=ChecksumSource.choices, blank=True)
     checksum_note = models.CharField(max_length=200, blank=True)
+    # How its copy was proven equal to the source (jobs.verify): "MD5", "CRC32", "SHA256"...
+    # or "size" when the source has no checksum.
+    verified_by = models.CharField(max_length=16, blank=True)
 
     objects = JobObjectQuerySet.as_manager()
 

@@ -38,8 +38,10 @@ from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
 from jobs.targets import Icav2Target, S3Target, target_for
+from jobs.verify import prove
 from sharing_project.errors import CopyFailed, DestinationNotWritable
 from sharing_project.s3.archive import is_archived
+from sharing_project.s3.checksums import full_object_checksum
 from sharing_project.s3.copy import CopyOptions
 from sharing_project.s3.objects import error_code, is_permanent, write_refusal
 from sharing_project.s3.presign import Presigner
@@ -133,10 +135,12 @@ def _with_archive_state(objects) -> list[JobObject]:
 def skip_identical(
     job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None
 ) -> int:
-    """Mark SKIPPED the PENDING objects already at the destination with the same size and
-    ETag (or the ETag an earlier push's copy in parts got; size alone where the destination's
-    ETags are not MD5s), found by one listing of the destination (`existing`, else made now),
-    not one HEAD per object."""
+    """Mark SKIPPED the PENDING objects already at the destination with the same content,
+    found by one listing of the destination (`existing`, else made now), not one HEAD per
+    object: the same size and either the source's own ETag (an MD5, or the ETag of the same
+    parts; not on ICAv2, whose ETags are the storage's own) or the ETag that an earlier push's
+    copy of this source got there (a copy in parts, a streamed copy). A same-size object with
+    another ETag has other bytes, or bytes this service cannot vouch for: it is copied."""
     if existing is None:
         existing = target.existing()
     same_size = [
@@ -146,16 +150,16 @@ def skip_identical(
         ).values_list("pk", "destination_uri", "size", "etag")
         if uri in existing and existing[uri][0] == size
     ]
-    if target.etags_comparable:
-        written = _written_in_parts(
-            [uri for _pk, uri, etag in same_size if existing[uri][1] != etag]
-        )
-        same_size = [
-            (pk, uri, etag)
-            for pk, uri, etag in same_size
-            if existing[uri][1] == etag or (uri, etag, existing[uri][1]) in written
-        ]
-    identical = [pk for pk, _uri, _etag in same_size]
+
+    def own_etag(uri: str, etag: str) -> bool:
+        return target.etags_comparable and existing[uri][1] == etag
+
+    copied_before = _copied_before([uri for _pk, uri, etag in same_size if not own_etag(uri, etag)])
+    identical = [
+        pk
+        for pk, uri, etag in same_size
+        if own_etag(uri, etag) or (uri, etag, existing[uri][1]) in copied_before
+    ]
     for start in range(0, len(identical), 1000):
         JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
             status=JobObject.Status.SKIPPED
@@ -163,10 +167,10 @@ def skip_identical(
     return len(identical)
 
 
-def _written_in_parts(uris: list[str]) -> set[tuple[str, str, str]]:
-    """(destination, source ETag, copy ETag) of earlier copies made in parts to these
-    destinations: an object there with that copy ETag is the one a push wrote from that
-    source, though its ETag differs from the source's."""
+def _copied_before(uris: list[str]) -> set[tuple[str, str, str]]:
+    """(destination, source ETag, copy ETag) of earlier verified copies to these destinations
+    whose ETag differs from the source's: an object there with that ETag is the one a push
+    wrote from that source and proved equal to it."""
     found: set[tuple[str, str, str]] = set()
     for start in range(0, len(uris), 1000):
         found.update(
@@ -270,35 +274,48 @@ def _copy_all(job: Job, todo: list[JobObject], options: CopyOptions, target: Tar
 
 
 def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[JobObject, str]:
-    """Copy one object, retrying it as a whole after botocore's own retries give up."""
+    """Copy one object, retrying it as a whole after botocore's own retries give up, and
+    prove the copy equal to its source (jobs.verify); a copy that differs is not retried."""
     for attempt in range(1, OBJECT_ATTEMPTS + 1):
         try:
-            etag = target.copy(item, options)
+            copied = target.copy(item, options)
+            proof = prove(
+                item,
+                copied,
+                etag_is_md5=target.etags_comparable,
+                source_checksum=lambda: full_object_checksum(item.source_uri),
+                read_copy=lambda: target.read(item.destination_uri),
+            )
         except Exception as error:
             if attempt == OBJECT_ATTEMPTS or is_permanent(error):
                 return item, f"{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
-        if target.etags_comparable and single_part_etags(item.etag, etag) and etag != item.etag:
-            return item, f"ETag {etag} after the copy, {item.etag} at the source"
-        if etag and etag != item.etag:
-            item.destination_etag = etag
-        return item, ""
+        item.verified_by = proof.by
+        if copied.etag != item.etag or not target.etags_comparable:
+            item.destination_etag = copied.etag  # how a later push recognises this copy
+        return item, proof.problem
     raise AssertionError("unreachable")
 
 
 def _record(job: Job, results: list[tuple[JobObject, str]]) -> None:
-    copied = [item.pk for item, error in results if not error]
-    for start in range(0, len(copied), 1000):
-        JobObject.objects.filter(
-            pk__in=copied[start : start + 1000], status=JobObject.Status.PENDING
-        ).update(status=JobObject.Status.COPIED)
+    """Write the outcomes: copied ones in one update per way of verifying (nearly always
+    one), failed and differing ones each with its error, new ETags of copies in parts."""
+    by_proof: dict[str, list[int]] = {}
+    for item, error in results:
+        if not error:
+            by_proof.setdefault(item.verified_by, []).append(item.pk)
+    for verified_by, copied in by_proof.items():
+        for start in range(0, len(copied), 1000):
+            JobObject.objects.filter(
+                pk__in=copied[start : start + 1000], status=JobObject.Status.PENDING
+            ).update(status=JobObject.Status.COPIED, verified_by=verified_by)
     for item, error in results:
         if error:
             JobObject.objects.filter(pk=item.pk, status=JobObject.Status.PENDING).update(
-                status=JobObject.Status.FAILED, error=error[:2000]
+                status=JobObject.Status.FAILED, error=error[:2000], verified_by=item.verified_by
             )
-        elif item.destination_etag:  # a copy in parts (few, large): its own ETag
+        elif item.destination_etag:  # a copy with an ETag of its own (in parts, ICAv2)
             JobObject.objects.filter(pk=item.pk).update(destination_etag=item.destination_etag)
     if results:
         save_progress(job)

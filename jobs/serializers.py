@@ -176,6 +176,11 @@ class JobObjectSerializer(serializers.ModelSerializer):
         "computed, or size-only (then checksumNote says why)",
     )
     checksumNote = serializers.CharField(source="checksum_note")
+    verifiedBy = serializers.CharField(
+        source="verified_by",
+        help_text="how the copy was proven equal to its source (MD5, CRC32, SHA256...; size "
+        "when the source has no checksum); pushes only",
+    )
 
     class Meta:
         model = JobObject
@@ -198,6 +203,7 @@ class JobObjectSerializer(serializers.ModelSerializer):
             "s3Checksum",
             "checksumSource",
             "checksumNote",
+            "verifiedBy",
             "status",
             "error",
         ]

@@ -11,8 +11,9 @@ from jobs.models import JobObject
 from shares.destinations import ICAV2_SCHEME, Destination, parse_destination
 from sharing_project import icav2
 from sharing_project.s3 import presign
+from sharing_project.s3.checksums import Digests, hash_object
 from sharing_project.s3.client import client_for_credentials
-from sharing_project.s3.copy import CopyOptions, copy_object
+from sharing_project.s3.copy import Copied, CopyOptions, copy_object
 from sharing_project.s3.objects import delete_object, list_objects, put_object
 from sharing_project.s3.stream import stream_copy
 
@@ -37,8 +38,12 @@ class S3Target:
     def delete(self, uri: str) -> None:
         delete_object(uri)
 
-    def copy(self, item: JobObject, options: CopyOptions) -> str:
+    def copy(self, item: JobObject, options: CopyOptions) -> Copied:
         return copy_object(item.source_uri, item.destination_uri, item.size, options)
+
+    def read(self, uri: str) -> Digests:
+        """The digests of an object at the destination, read back."""
+        return hash_object(uri)
 
     def presigner(self) -> presign.Presigner:
         return presign.presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
@@ -86,9 +91,9 @@ class Icav2Target:
     def delete(self, uri: str) -> None:
         delete_object(self._s3_uri(uri[len(self.destination) :]), using=self.client)
 
-    def copy(self, item: JobObject, options: CopyOptions) -> str:
+    def copy(self, item: JobObject, options: CopyOptions) -> Copied:
         c = self.credentials
-        return stream_copy(
+        etag = stream_copy(
             item.source_uri,
             self.client,
             c.bucket,
@@ -96,6 +101,10 @@ class Icav2Target:
             item.size,
             extra_args=c.upload_extra_args(),
         )
+        return Copied(etag)
+
+    def read(self, uri: str) -> Digests:
+        return hash_object(self.link_uri(uri), using=self.client)
 
     def presigner(self) -> presign.Presigner:
         """Links signed with the folder's temporary credentials die with them."""

@@ -58,12 +58,12 @@ class Digests:
     size: int
 
 
-def hash_object(uri: str, *, should_stop=lambda: False) -> Digests:
+def hash_object(uri: str, *, should_stop=lambda: False, using=None) -> Digests:
     """Read the object once as a stream and hash it: MD5, SHA-256 and CRC32, holding one chunk
     at a time. `should_stop` is asked between chunks; when it says True the read stops with
-    JobAborted (the one reason to stop)."""
+    JobAborted (the one reason to stop). `using`: another client (other credentials)."""
     target = parse_s3_uri(uri)
-    body = client().get_object(Bucket=target.bucket, Key=target.key)["Body"]
+    body = (using or client()).get_object(Bucket=target.bucket, Key=target.key)["Body"]
     md5, sha256, crc, size = hashlib.md5(), hashlib.sha256(), 0, 0
     try:
         for chunk in body.iter_chunks(READ_CHUNK):

@@ -5,6 +5,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sharing_project.s3.checksums import (
+    COPY_ALGORITHM,
+    Digests,
+    FullObjectChecksum,
+    checksum_in,
+    full_object_checksum,
+)
 from sharing_project.s3.client import client
 from sharing_project.s3.uris import S3Uri, bare_etag, parse_s3_uri
 
@@ -18,6 +25,17 @@ def part_size_for(size: int, preferred: int) -> int:
     """The size of the parts of an object: the preferred size, but at least S3's minimum and
     at least size/10,000 (S3's part limit)."""
     return max(preferred, MIN_PART_SIZE, -(-size // MAX_PARTS))
+
+
+@dataclass(frozen=True)
+class Copied:
+    """What the destination holds after a copy: its ETag, S3's full-object checksum of the
+    bytes it wrote (asked for on every copy), and, for a copy streamed through this process,
+    the digests of the bytes read from the source."""
+
+    etag: str
+    checksum: FullObjectChecksum | None = None
+    digests: Digests | None = None
 
 
 @dataclass(frozen=True)
@@ -36,26 +54,38 @@ class CopyOptions:
         return extra
 
 
-def copy_object(source_uri: str, destination_uri: str, size: int, options: CopyOptions) -> str:
-    """Copy server-side and return the new object's ETag.
+def copy_object(source_uri: str, destination_uri: str, size: int, options: CopyOptions) -> Copied:
+    """Copy server-side, asking S3 for a full-object CRC32 of the bytes it writes.
 
     One CopyObject request is the fast path; objects above the threshold (and always above
-    5 GiB, CopyObject's limit) are copied in parts of at least size/10,000.
+    5 GiB, CopyObject's limit) are copied in parts of at least size/10,000, as one upload
+    whose CRC32 covers the whole object (ChecksumType FULL_OBJECT).
     """
     source, target = parse_s3_uri(source_uri), parse_s3_uri(destination_uri)
     copy_source = {"Bucket": source.bucket, "Key": source.key}
     if size <= min(options.multipart_threshold, MAX_SINGLE_COPY):
         response = client().copy_object(
-            CopySource=copy_source, Bucket=target.bucket, Key=target.key, **options.extra()
+            CopySource=copy_source,
+            Bucket=target.bucket,
+            Key=target.key,
+            ChecksumAlgorithm=COPY_ALGORITHM,
+            **options.extra(),
         )
-        return bare_etag(response["CopyObjectResult"]["ETag"])
+        result = response["CopyObjectResult"]
+        return Copied(bare_etag(result["ETag"]), checksum_in(result))
     return _multipart_copy(copy_source, target, size, options)
 
 
-def _multipart_copy(copy_source: dict, target: S3Uri, size: int, options: CopyOptions) -> str:
+def _multipart_copy(copy_source: dict, target: S3Uri, size: int, options: CopyOptions) -> Copied:
     s3 = client()
     part_size = part_size_for(size, options.part_size)
-    upload = s3.create_multipart_upload(Bucket=target.bucket, Key=target.key, **options.extra())
+    upload = s3.create_multipart_upload(
+        Bucket=target.bucket,
+        Key=target.key,
+        ChecksumAlgorithm=COPY_ALGORITHM,
+        ChecksumType="FULL_OBJECT",
+        **options.extra(),
+    )
     upload_id = upload["UploadId"]
 
     def copy_part(number: int) -> dict:
@@ -69,7 +99,11 @@ def _multipart_copy(copy_source: dict, target: S3Uri, size: int, options: CopyOp
             CopySource=copy_source,
             CopySourceRange=f"bytes={first}-{last}",
         )
-        return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
+        part = response["CopyPartResult"]
+        checksum = part.get(f"Checksum{COPY_ALGORITHM}")
+        return {"PartNumber": number, "ETag": part["ETag"]} | (
+            {f"Checksum{COPY_ALGORITHM}": checksum} if checksum else {}
+        )
 
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
@@ -83,4 +117,7 @@ def _multipart_copy(copy_source: dict, target: S3Uri, size: int, options: CopyOp
     except BaseException:
         s3.abort_multipart_upload(Bucket=target.bucket, Key=target.key, UploadId=upload_id)
         raise
-    return bare_etag(response["ETag"])
+    # S3 answers CompleteMultipartUpload with the object's checksum; a server that does not
+    # (moto's) is asked with a HEAD in checksum mode.
+    checksum = checksum_in(response) or full_object_checksum(f"s3://{target.bucket}/{target.key}")
+    return Copied(bare_etag(response["ETag"]), checksum)

@@ -1,5 +1,11 @@
 """A fault-injecting HTTP/1.1 proxy on loopback, to sit between a boto3 client and the moto S3
-server and show that S3 calls survive throttling and dropped connections.
+server and show that S3 calls survive throttling and dropped connections, and that the
+service's checksums catch bytes changed on the way.
+
+Besides throttling and resets it can corrupt data in two ways: `swap_copy_source` makes S3
+copy other bytes than asked (a CopyObject or UploadPartCopy of `bucket/key` copies a decoy
+instead: the destination receives one byte flipped), and `flip_byte_of` flips the first byte
+of every response body to a GET of that path (the reader receives one byte flipped).
 
 Faults are chosen deterministically by counting the requests they may apply to (those whose
 method is in `only_methods`, or all): the Nth such request is reset when `reset_every` divides N,
@@ -18,7 +24,7 @@ import struct
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 SLOWDOWN_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
@@ -171,6 +177,8 @@ class FaultProxy:
         reset_every: int = 0,
         only_methods: tuple[str, ...] | None = None,
         timeout: float = 60.0,
+        swap_copy_source: dict[str, str] | None = None,
+        flip_byte_of: str | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -184,6 +192,10 @@ class FaultProxy:
             None if only_methods is None else frozenset(m.upper() for m in only_methods)
         )
         self.timeout = timeout
+        # "bucket/key" -> "bucket/decoy": copies of the first copy the second.
+        self.swap_copy_source = dict(swap_copy_source or {})
+        self.flip_byte_of = flip_byte_of  # "/bucket/key": GETs of it get one byte flipped
+        self.corrupted = 0  # requests whose bytes were changed
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._counts = {"requests": 0, "eligible": 0, "slowdowns": 0, "resets": 0, "forwarded": 0}
@@ -353,6 +365,7 @@ class FaultProxy:
 
         Returns whether the client connection can carry another request.
         """
+        request = self._swapped(request)
         try:
             response, response_body, framed = self._exchange(
                 request.encode((("Connection", "close"),)) + body, method
@@ -363,11 +376,36 @@ class FaultProxy:
             conn.sendall(_plain(502, "Bad Gateway", f"upstream failed: {error}"))
             return False
         self._bump("forwarded")
+        flip = method == "GET" and response_body and not response.chunked()
+        if flip and self._path(request) == self.flip_byte_of:
+            response_body = bytes([response_body[0] ^ 1]) + response_body[1:]
+            self._bump_corrupted()
         # The upstream's own Connection header is about its connection, which ends anyway.
         keep_alive = keep_alive and framed
         extra = () if keep_alive else (("Connection", "close"),)
         conn.sendall(response.encode(extra) + response_body)
         return keep_alive
+
+    def _swapped(self, request: _Message) -> _Message:
+        """The request, copying the decoy where its copy source is one to swap."""
+        source = unquote(request.get("x-amz-copy-source") or "").lstrip("/")
+        decoy = self.swap_copy_source.get(source)
+        if decoy is None:
+            return request
+        self._bump_corrupted()
+        headers = [
+            (name, quote(decoy) if name.lower() == "x-amz-copy-source" else value)
+            for name, value in request.headers
+        ]
+        return _Message(request.start, headers)
+
+    @staticmethod
+    def _path(request: _Message) -> str:
+        return unquote(urlsplit(_request_line(request.start)[1]).path)
+
+    def _bump_corrupted(self) -> None:
+        with self._lock:
+            self.corrupted += 1
 
     def _exchange(self, data: bytes, method: str) -> tuple[_Message, bytes, bool]:
         """Send a request upstream; the final response, its raw body and whether it is framed
