@@ -364,6 +364,9 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
             for row in body["verification"]
         )
         rows.append(("Verified", verified or "nothing listed yet"))
+        preview = body["destinationPreview"]
+        if preview is not None:
+            rows.append(("At destination", destination_preview_text(preview)))
         for name, link in (body["outputs"] or {}).items():
             label = OUTPUT_LABELS.get(name, name)
             rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))
@@ -378,6 +381,17 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
     else:
         rows.append(("Objects", f"{follow_hint(body['id'])} --objects"))
     return _labelled(rows)
+
+
+def destination_preview_text(preview: dict[str, Any]) -> str:
+    if preview["writable"] is None:
+        return preview["note"]
+    if not preview["writable"]:
+        return f"NOT WRITABLE: {preview['note']}"
+    return (
+        f"writable; {preview['identical']} object(s) already there identical (skipped), "
+        f"{preview['different']} with other content (overwritten)"
+    )
 
 
 def _labelled(rows: list[tuple[str, str]]) -> list[str]:

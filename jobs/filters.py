@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
-from jobs.models import Job, JobObject, JobStatus, ShareType
+from jobs.models import AtDestination, Job, JobObject, JobStatus, ShareType
 
 
 class JobFilter(filters.FilterSet):
@@ -34,6 +34,7 @@ class JobObjectFilter(filters.FilterSet):
     archived = filters.BooleanFilter()
     libraryId = filters.CharFilter(field_name="library_id")
     portalRunId = filters.CharFilter(field_name="portal_run_id")
+    atDestination = filters.ChoiceFilter(field_name="at_destination", choices=AtDestination.choices)
     checksumSource = filters.ChoiceFilter(
         field_name="checksum_source", choices=JobObject._meta.get_field("checksum_source").choices
     )

@@ -315,6 +315,8 @@ class JobObjectQuerySet(models.QuerySet):
             .order_by("checksum_source")
         )
         totals["by_checksum"] = {source: (n, size) for source, n, size in by_checksum}
+        at_destination = self.exclude(at_destination="").values_list("at_destination")
+        totals["at_destination"] = dict(at_destination.annotate(n=models.Count("pk")).order_by())
         fastqs = self.filter(kind=JobObject.Kind.FASTQ)
         totals["fastq_rows"] = (
             fastqs.values("library_id", "instrument_run_id", "lane").distinct().count()
@@ -322,6 +324,11 @@ class JobObjectQuerySet(models.QuerySet):
         runs = self.filter(kind=JobObject.Kind.SECONDARY)
         totals["portal_runs"] = runs.values("portal_run_id").distinct().count()
         return totals
+
+
+class AtDestination(models.TextChoices):
+    IDENTICAL = "identical", "already there, identical (a push skips it)"
+    DIFFERENT = "different", "there with other content (a push overwrites it)"
 
 
 class JobObject(models.Model):
@@ -372,6 +379,8 @@ class JobObject(models.Model):
     # How its copy was proven equal to the source (jobs.verify): "MD5", "CRC32", "SHA256"...
     # or "size" when the source has no checksum.
     verified_by = models.CharField(max_length=16, blank=True)
+    # What a push's dry run found at the destination (blank: nothing there, or not looked).
+    at_destination = models.CharField(max_length=16, choices=AtDestination.choices, blank=True)
 
     objects = JobObjectQuerySet.as_manager()
 

@@ -135,36 +135,43 @@ def _with_archive_state(objects) -> list[JobObject]:
 def skip_identical(
     job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None
 ) -> int:
-    """Mark SKIPPED the PENDING objects already at the destination with the same content,
-    found by one listing of the destination (`existing`, else made now), not one HEAD per
-    object: the same size and either the source's own ETag (an MD5, or the ETag of the same
-    parts; not on ICAv2, whose ETags are the storage's own) or the ETag that an earlier push's
-    copy of this source got there (a copy in parts, a streamed copy). A same-size object with
-    another ETag has other bytes, or bytes this service cannot vouch for: it is copied."""
+    """Mark SKIPPED the PENDING objects already at the destination with the same content
+    (`identical_at_destination`), found by one listing of the destination (`existing`, else
+    made now), not one HEAD per object."""
     if existing is None:
         existing = target.existing()
-    same_size = [
-        (pk, uri, etag)
-        for pk, uri, size, etag in JobObject.objects.filter(
-            job=job, status=JobObject.Status.PENDING
-        ).values_list("pk", "destination_uri", "size", "etag")
-        if uri in existing and existing[uri][0] == size
-    ]
-
-    def own_etag(uri: str, etag: str) -> bool:
-        return target.etags_comparable and existing[uri][1] == etag
-
-    copied_before = _copied_before([uri for _pk, uri, etag in same_size if not own_etag(uri, etag)])
-    identical = [
-        pk
-        for pk, uri, etag in same_size
-        if own_etag(uri, etag) or (uri, etag, existing[uri][1]) in copied_before
-    ]
+    pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
+    identical = sorted(identical_at_destination(pending, existing, target.etags_comparable))
     for start in range(0, len(identical), 1000):
         JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
             status=JobObject.Status.SKIPPED
         )
     return len(identical)
+
+
+def identical_at_destination(
+    objects, existing: dict[str, tuple[int, str]], etags_comparable: bool
+) -> set[int]:
+    """The pks of the objects whose destination already holds their bytes: the same size and
+    either the source's own ETag (an MD5, or the ETag of the same parts; not where the
+    destination's ETags are the storage's own, as on ICAv2) or the ETag an earlier verified
+    copy of this source got there (a copy in parts, a streamed copy). A same-size object with
+    another ETag has other bytes, or bytes this service cannot vouch for: it is copied."""
+    same_size = [
+        (pk, uri, etag)
+        for pk, uri, size, etag in objects.values_list("pk", "destination_uri", "size", "etag")
+        if uri in existing and existing[uri][0] == size
+    ]
+
+    def own_etag(uri: str, etag: str) -> bool:
+        return etags_comparable and existing[uri][1] == etag
+
+    copied_before = _copied_before([uri for _pk, uri, etag in same_size if not own_etag(uri, etag)])
+    return {
+        pk
+        for pk, uri, etag in same_size
+        if own_etag(uri, etag) or (uri, etag, existing[uri][1]) in copied_before
+    }
 
 
 def _copied_before(uris: list[str]) -> set[tuple[str, str, str]]:

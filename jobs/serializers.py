@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from jobs.models import Job, JobLogLine, JobObject, Progress
+from jobs.models import AtDestination, Job, JobLogLine, JobObject, Progress
 from shares.checksums import ChecksumSource
 
 
@@ -124,13 +124,35 @@ class VerificationSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
+class DestinationPreviewSerializer(serializers.Serializer):
+    writable = serializers.BooleanField(allow_null=True, help_text="null: not checked")
+    note = serializers.CharField(help_text="why not writable, or why not checked")
+    identical = serializers.IntegerField(help_text="objects already there, identical: skipped")
+    different = serializers.IntegerField(help_text="objects there with other content: overwritten")
+
+
 class JobDetailSerializer(JobSerializer):
-    """A job as its own page shows it: also how its objects are verified."""
+    """A job as its own page shows it: also how its objects are verified and, for a push's
+    dry run, what its destination holds."""
 
     verification = serializers.SerializerMethodField()
+    destinationPreview = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "verification"]
+        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview"]
+
+    @extend_schema_field(DestinationPreviewSerializer(allow_null=True))
+    def get_destinationPreview(self, job: Job) -> dict | None:
+        record = getattr(job, "dry_run_record", None) if job.dryrun and job.destination else None
+        if record is None:
+            return None
+        found = job.job_objects.all().totals()["at_destination"]
+        return {
+            "writable": record.destination_writable,
+            "note": record.destination_note,
+            "identical": found.get(AtDestination.IDENTICAL, 0),
+            "different": found.get(AtDestination.DIFFERENT, 0),
+        }
 
     @extend_schema_field(VerificationSerializer(many=True))
     def get_verification(self, job: Job) -> list[dict]:
@@ -176,6 +198,10 @@ class JobObjectSerializer(serializers.ModelSerializer):
         "computed, or size-only (then checksumNote says why)",
     )
     checksumNote = serializers.CharField(source="checksum_note")
+    atDestination = serializers.CharField(
+        source="at_destination",
+        help_text="a push's dry run: identical (skipped), different (overwritten), or blank",
+    )
     verifiedBy = serializers.CharField(
         source="verified_by",
         help_text="how the copy was proven equal to its source (MD5, CRC32, SHA256...; size "
@@ -204,6 +230,7 @@ class JobObjectSerializer(serializers.ModelSerializer):
             "checksumSource",
             "checksumNote",
             "verifiedBy",
+            "atDestination",
             "status",
             "error",
         ]

@@ -69,6 +69,10 @@ class DryRun(models.Model):
     object_count = models.PositiveIntegerField()
     total_bytes = models.BigIntegerField()
     archived_count = models.PositiveIntegerField(default=0)
+    # A push's destination as the dry run found it: whether it takes writes (None: not
+    # checked) and, if not, why.
+    destination_writable = models.BooleanField(null=True, blank=True)
+    destination_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = DryRunQuerySet.as_manager()

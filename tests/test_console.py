@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job, JobStatus
-from sharing_project.s3.objects import ensure_bucket
+from sharing_project.s3.objects import ensure_bucket, put_object
 
 pytestmark = pytest.mark.django_db
 
@@ -395,3 +395,23 @@ def test_rerun_and_new_links_through_the_api(launch, operator_client, viewer_cli
     no_links = operator_client.post(f"/api/v1/jobs/{dry['id']}/new-links")
     assert no_links.status_code == 409
     assert "only for a pull" in no_links.json()["detail"]
+
+
+def test_a_push_dry_run_page_shows_verification_and_what_a_push_would_overwrite(
+    submit, operator_browser, fresh_demo
+):
+    ensure_bucket("collaborator-bucket")
+    payload = {**CUP_PULL, "shareType": "push", "shareDestination": DESTINATION}
+    first = job_of(submit(payload))
+    taken = first.job_objects.order_by("position").first()
+    put_object(taken.destination_uri, b"other bytes")  # something else is there already
+    job = job_of(submit(payload))
+    page = page_text(operator_browser, job)
+    preview = page.split('id="destination-preview">')[1].split("</td>")[0]
+    assert "writable; 0 objects already there identical" in preview
+    assert "1 there with other content (a push overwrites them)" in preview
+    assert 'id="overwrite-note"' in page
+    assert "there with other content (a push overwrites it)" in page  # beside the object
+    verification = page.split('id="verification">')[1].split("</p>")[0]
+    assert f"{job.objects_total} objects" in verification
+    assert "by MD5 ETag" in verification

@@ -138,3 +138,14 @@ def write_refusal(error: Exception) -> str:
     """Why a write (or the removal of what was written) failed, in words an operator can act
     on; the error itself when S3 gave no reason of those."""
     return _WRITE_REFUSALS.get(error_code(error), f"{type(error).__name__}: {error}")
+
+
+def check_can_write(prefix_uri: str) -> None:
+    """Raise the ClientError S3 gives if this service may not write under the prefix; leave
+    nothing behind: a multipart upload is started (S3 checks the PutObject permission) and
+    aborted at once, so no object, version or delete marker is made."""
+    target = parse_s3_uri(prefix_uri, prefix=True)
+    key = f"{target.key}.dsm-write-check"
+    s3 = client()
+    upload = s3.create_multipart_upload(Bucket=target.bucket, Key=key)
+    s3.abort_multipart_upload(Bucket=target.bucket, Key=key, UploadId=upload["UploadId"])
