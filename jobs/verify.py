@@ -3,7 +3,8 @@ size alone while the source has one.
 
 The comparisons, cheapest first (the first that applies decides):
 
-1. a copy streamed through this process: the digests of the bytes read against the source's
+1. a copy streamed through this process: S3's CRC32 of the copy, when it reports one,
+   against that of the bytes read, then the digests of the bytes read against the source's
    known checksums (the storage verified each part's bytes as it received them);
 2. S3's checksum of the copy against the source's full-object checksum of the same algorithm;
 3. the copy's ETag, when it is the MD5 of its bytes (one CopyObject), against the source's
@@ -43,6 +44,9 @@ def prove(
     """Prove `copied` equal to `item`'s source; `source_checksum` and `read_copy` are asked
     only when nothing cheaper compares."""
     if copied.digests is not None:
+        written = copied.checksum
+        if written and written.algorithm == "CRC32" and written.value != copied.digests.crc32:
+            return _compare("CRC32", copied.digests.crc32, written.value)
         return _by_digests(item, copied.digests) or Proof("size")
     recorded = _recorded(item)
     if copied.checksum and recorded and recorded.algorithm == copied.checksum.algorithm:

@@ -4,6 +4,7 @@ S3 server."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 
 from sharing_project import icav2
 from sharing_project.errors import Icav2Error, ShareError
+from sharing_project.s3.checksums import Digests, FullObjectChecksum
 from sharing_project.s3.client import client_for_credentials
 from sharing_project.s3.objects import ensure_bucket
 from sharing_project.s3.stream import stream_copy, stream_transfer_config
@@ -62,6 +65,19 @@ def destination_client(credentials: icav2.Icav2Credentials):
         credentials.secret_key,
         credentials.session_token,
         credentials.region,
+    )
+
+
+def crc32_of(content: bytes) -> str:
+    return base64.b64encode(zlib.crc32(content).to_bytes(4, "big")).decode()
+
+
+def digests_of(content: bytes) -> Digests:
+    return Digests(
+        hashlib.md5(content).hexdigest(),
+        hashlib.sha256(content).hexdigest(),
+        crc32_of(content),
+        len(content),
     )
 
 
@@ -227,7 +243,7 @@ def test_stream_copy_lands_byte_identical_in_the_icav2_folder(icav2_server, cup,
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("fastq/RUN1/Lane_1/L2400001/L2400001_R1.fastq.gz")
 
-    etag = stream_copy(
+    copied = stream_copy(
         source,
         destination_client(credentials),
         credentials.bucket,
@@ -236,9 +252,13 @@ def test_stream_copy_lands_byte_identical_in_the_icav2_folder(icav2_server, cup,
         extra_args=credentials.upload_extra_args(),
     )
 
-    landed = s3.get_object(Bucket="icav2-project-data", Key=key)
+    landed = s3.get_object(Bucket="icav2-project-data", Key=key, ChecksumMode="ENABLED")
     assert landed["Body"].read() == content
-    assert etag == hashlib.md5(content).hexdigest() == landed["ETag"].strip('"')
+    assert copied.etag == hashlib.md5(content).hexdigest() == landed["ETag"].strip('"')
+    assert copied.digests == digests_of(content)
+    # The PUT carried a CRC32 of its bytes; the storage keeps it as the object's checksum.
+    assert landed["ChecksumCRC32"] == crc32_of(content)
+    assert copied.checksum == FullObjectChecksum("CRC32", crc32_of(content))
     assert landed["ServerSideEncryption"] == "AES256"
     assert key == f"{cup}/shared/cup/fastq/RUN1/Lane_1/L2400001/L2400001_R1.fastq.gz"
 
@@ -249,21 +269,75 @@ def test_stream_copy_above_the_threshold_uploads_in_parts(icav2_server, cup, s3)
     source = source_object(s3, "analysis/run/tumor.bam", content)
     credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
     key = credentials.key_for("secondary-analysis/tumor-normal/run/tumor.bam")
+    destination = destination_client(credentials)
+    sent = []
+    destination.meta.events.register(
+        "before-send.s3", lambda request, event_name, **kwargs: sent.append((event_name, request))
+    )
 
-    etag = stream_copy(
+    copied = stream_copy(
         source,
-        destination_client(credentials),
+        destination,
         credentials.bucket,
         key,
         len(content),
         multipart_threshold=5 * MIB,
         part_size=5 * MIB,
+        extra_args=credentials.upload_extra_args(),
     )
 
-    assert etag == multipart_etag(content, 5 * MIB)
-    assert etag.endswith("-3")
-    landed = destination_client(credentials).get_object(Bucket=credentials.bucket, Key=key)
+    assert copied.etag == multipart_etag(content, 5 * MIB)
+    assert copied.etag.endswith("-3")
+    assert copied.digests == digests_of(content)
+    # S3 combines the parts' CRC32s into the whole object's (moto computes it from the
+    # bytes it stored): the same as the CRC32 of the bytes read.
+    assert copied.checksum == FullObjectChecksum("CRC32", crc32_of(content))
+    landed = destination.get_object(Bucket=credentials.bucket, Key=key)
     assert landed["Body"].read() == content
+    headers = {name.rsplit(".", 1)[-1]: request.headers for name, request in sent}
+    assert headers["CreateMultipartUpload"]["x-amz-checksum-type"] == b"FULL_OBJECT"
+    parts = [request for name, request in sent if name.endswith("UploadPart")]
+    assert len(parts) == 3
+    assert all("x-amz-checksum-crc32" in part.headers for part in parts)  # S3 checks each
+
+
+@pytest.mark.e2e  # uploads 12 MiB in parts: a second
+def test_a_part_changed_on_its_way_to_the_storage_shows_in_the_copys_checksum(
+    icav2_server, cup, s3
+):
+    """moto keeps a part whose bytes do not match its CRC32 (S3 would refuse it); the
+    full-object CRC32 it reports then differs from the CRC32 of the bytes read."""
+    content = os.urandom(11 * MIB)
+    source = source_object(s3, "analysis/run/normal.bam", content)
+    credentials = icav2.folder_upload_credentials("cup-share", "/shared/cup/")
+    destination = destination_client(credentials)
+    changed = []
+
+    def flip_a_byte_of_part_two(request, **kwargs):
+        if "partNumber=2" in request.url and not changed:
+            body = request.body.read()
+            request.body = bytes([body[0] ^ 1]) + body[1:]
+            changed.append(request.url)
+
+    destination.meta.events.register("before-send.s3.UploadPart", flip_a_byte_of_part_two)
+
+    copied = stream_copy(
+        source,
+        destination,
+        credentials.bucket,
+        credentials.key_for("normal.bam"),
+        len(content),
+        multipart_threshold=5 * MIB,
+        part_size=5 * MIB,
+    )
+
+    assert changed
+    landed = s3.get_object(Bucket=credentials.bucket, Key=credentials.key_for("normal.bam"))
+    assert landed["Body"].read() != content
+    assert copied.digests == digests_of(content)
+    assert copied.checksum is not None
+    assert copied.checksum.algorithm == "CRC32"
+    assert copied.checksum.value != copied.digests.crc32
 
 
 def test_stream_copy_parts_stay_within_s3s_part_limit_and_memory_bound():

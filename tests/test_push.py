@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 
+import boto3
 import pytest
+from botocore.config import Config
 from django_q.signals import pre_execute
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import WorkflowRun
 from jobs.models import JobObject
+from sharing_project.s3.client import client
 from sharing_project.s3.objects import (
     ensure_bucket,
     get_object_bytes,
@@ -19,6 +22,8 @@ from sharing_project.s3.objects import (
     list_objects,
     put_object,
 )
+from sharing_project.s3.uris import parse_s3_uri
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.django_db
 
@@ -278,6 +283,8 @@ def test_push_to_an_icav2_folder_streams_every_object_into_it(push, icav2_projec
     for item in objects:
         assert item.destination_uri == "icav2://cup-share/shared/cup/" + item.relative_path
         assert item.status == "COPIED"
+        # The digests of the bytes streamed against the source's own checksum, never the size.
+        assert item.verified_by == ("SHA256" if item.sha256 else "MD5")
         assert get_object_bytes(folder + item.relative_path) == get_object_bytes(item.source_uri)
     assert get_object_bytes(folder + "lims.csv").startswith(b"libraryId,")
     assert job["outputs"]["limsCsv"]["s3Uri"] == "icav2://cup-share/shared/cup/lims.csv"
@@ -293,3 +300,63 @@ def test_push_to_an_unknown_icav2_project_fails_naming_it(push, icav2_project):
     assert job["status"] == "FAILED"
     assert job["error"]["type"] == "Icav2Error"
     assert "no-such-project" in job["error"]["message"]
+
+
+def without_s3_checksum(uri: str) -> None:
+    """Write the object again, same bytes, without a checksum: as objects written before S3
+    kept one for every object (2025) are."""
+    service = client()
+    old_style = boto3.session.Session().client(
+        "s3",
+        endpoint_url=service.meta.endpoint_url,
+        region_name=service.meta.region_name,
+        config=service.meta.config.merge(Config(request_checksum_calculation="when_required")),
+    )
+    target = parse_s3_uri(uri)
+    old_style.put_object(Bucket=target.bucket, Key=target.key, Body=get_object_bytes(uri))
+    head = old_style.head_object(Bucket=target.bucket, Key=target.key, ChecksumMode="ENABLED")
+    assert not [name for name in head if name.startswith("Checksum")]
+
+
+@pytest.mark.e2e  # the ICAv2 server, a proxy and a push: seconds
+@pytest.mark.parametrize(
+    ("s3_checksum", "reads", "error"),
+    [
+        # The digests of the bytes streamed differ from the source's MD5: the copy is bad.
+        (False, 1, "checksum mismatch: MD5 "),
+        # botocore checks the GET's body against S3's CRC32 and stops the upload; the object
+        # is tried again (OBJECT_ATTEMPTS), then fails.
+        (True, 3, "FlexibleChecksumError: Expected checksum "),
+    ],
+    ids=["source-without-s3-checksum", "source-with-s3-crc32"],
+)
+def test_a_byte_flipped_on_its_way_through_the_worker_fails_only_that_icav2_copy(
+    launch, operator_client, icav2_project, s3_endpoint, settings, s3_checksum, reads, error
+):
+    _server, project_id = icav2_project
+    payload = CUP | {"shareDestination": "icav2://cup-share/shared/cup/"}
+    dry = operator_client.get(launch(**payload, dryrun=True).json()["url"]).json()
+    assert dry["status"] == "SUCCEEDED", dry["error"]
+    victim = JobObject.objects.filter(job_id=dry["id"]).order_by("position").first()
+    if not s3_checksum:
+        without_s3_checksum(victim.source_uri)
+    # Every S3 call of the push (the source's GETs, the folder's writes) goes through it.
+    proxy = FaultProxy(s3_endpoint, flip_byte_of="/" + victim.source_uri.removeprefix("s3://"))
+    with proxy:
+        settings.AWS_ENDPOINT_URL = proxy.endpoint
+        try:
+            job = operator_client.get(launch(**payload).json()["url"]).json()
+        finally:
+            settings.AWS_ENDPOINT_URL = s3_endpoint
+    assert proxy.corrupted == reads
+    assert job["status"] == "FAILED"
+    assert job["error"]["type"] == "CopyFailed"
+    (failed,) = job["error"]["details"]["objects"]
+    assert failed["relative_path"] == victim.relative_path
+    assert failed["error"].startswith(error)
+    others = JobObject.objects.filter(job_id=job["id"]).exclude(relative_path=victim.relative_path)
+    assert others.count() > 50
+    assert set(others.values_list("status", flat=True)) == {"COPIED"}
+    folder = f"s3://icav2-project-data/{project_id}/shared/cup/"
+    for item in others:
+        assert get_object_bytes(folder + item.relative_path) == get_object_bytes(item.source_uri)

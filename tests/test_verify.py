@@ -70,3 +70,14 @@ def test_a_streamed_copy_compares_the_digests_of_the_bytes_read():
         proof(source(md5=MD5, sha256="a" * 64), Copied("kms-etag", digests=digests)).by == "SHA256"
     )
     assert proof(source(md5=OTHER_MD5), Copied("kms-etag", digests=digests)).problem
+
+
+def test_a_streamed_copy_whose_crc32_differs_from_the_bytes_read_is_a_mismatch():
+    """The storage's CRC32 of what it wrote is compared with the CRC32 of what was read."""
+    digests = Digests(md5=MD5, sha256="a" * 64, crc32=CRC.value, size=4)
+    item = source(md5=MD5, sha256="a" * 64)
+    assert proof(item, Copied("kms-etag", CRC, digests)).by == "SHA256"
+    bad = proof(item, Copied("kms-etag", OTHER_CRC, digests))
+    assert bad.problem == (
+        "checksum mismatch: CRC32 BBBBBB== at the destination, AAAAAA== at the source"
+    )

@@ -1,13 +1,18 @@
 """Streamed copies: read with the service's credentials, write with others (ICAv2's), through
-this process, never holding a whole object."""
+this process, never holding a whole object, hashing the bytes as they pass."""
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
 
 from boto3.s3.transfer import TransferConfig
 
 from sharing_project.errors import IncompleteCopy
+from sharing_project.s3.checksums import COPY_ALGORITHM, Digests, checksum_in
 from sharing_project.s3.client import client
-from sharing_project.s3.copy import MIB, part_size_for
+from sharing_project.s3.copy import MIB, Copied, part_size_for
 from sharing_project.s3.uris import bare_etag, parse_s3_uri
 
 STREAM_MULTIPART_THRESHOLD = 64 * MIB
@@ -35,6 +40,30 @@ def stream_transfer_config(
     return config
 
 
+class HashingReader:
+    """A non-seekable reader over `body` that hashes what passes through it (MD5, SHA-256,
+    CRC32), one read at a time. The uploader reads it once, in order, from one thread."""
+
+    def __init__(self, body):
+        self.body = body
+        self._md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256()
+        self._crc = 0
+        self._size = 0
+
+    def read(self, amount: int | None = None) -> bytes:
+        chunk = self.body.read(None if amount is None or amount < 0 else amount)
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+        self._crc = zlib.crc32(chunk, self._crc)
+        self._size += len(chunk)
+        return chunk
+
+    def digests(self) -> Digests:
+        crc32 = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+        return Digests(self._md5.hexdigest(), self._sha256.hexdigest(), crc32, self._size)
+
+
 def stream_copy(
     source_uri: str,
     destination_client,
@@ -45,32 +74,41 @@ def stream_copy(
     multipart_threshold: int = STREAM_MULTIPART_THRESHOLD,
     part_size: int = STREAM_PART_SIZE,
     extra_args: dict | None = None,
-) -> str:
-    """Copy an object through this process to where only `destination_client` may write; return
-    the new object's ETag.
+) -> Copied:
+    """Copy an object through this process to where only `destination_client` may write;
+    return the new object's ETag, the storage's full-object CRC32 of it (when it reports
+    one) and the digests of the bytes read.
 
-    Steps: open the source with the service's own client (a streaming GET); upload the stream
-    with the destination client, in parts above the threshold, never holding the whole object;
-    HEAD the result and check its size.
+    Steps: open the source with the service's own client (a streaming GET) and hash it as it
+    is read; upload the stream with the destination client, in parts above the threshold,
+    never holding the whole object, each request with a CRC32 of its bytes for the storage to
+    check on write, a multipart upload asking for a full-object CRC32 (ChecksumType
+    FULL_OBJECT); HEAD the result in checksum mode and check its size. Comparing the
+    checksums is the caller's (jobs.verify.prove).
     """
     source = parse_s3_uri(source_uri)
     body = client().get_object(Bucket=source.bucket, Key=source.key)["Body"]
+    reader = HashingReader(body)
     try:
         destination_client.upload_fileobj(
-            body,
+            reader,
             bucket,
             key,
-            ExtraArgs=extra_args or None,
+            ExtraArgs={
+                **(extra_args or {}),
+                "ChecksumAlgorithm": COPY_ALGORITHM,
+                "ChecksumType": "FULL_OBJECT",  # s3transfer sends it on multipart uploads only
+            },
             Config=stream_transfer_config(
                 size, multipart_threshold=multipart_threshold, part_size=part_size
             ),
         )
     finally:
         body.close()
-    head = destination_client.head_object(Bucket=bucket, Key=key)
+    head = destination_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     if head["ContentLength"] != size:
         raise IncompleteCopy(
             f"Copied {source_uri} to s3://{bucket}/{key} but it holds {head['ContentLength']} "
             f"bytes, not {size}."
         )
-    return bare_etag(head["ETag"])
+    return Copied(bare_etag(head["ETag"]), checksum_in(head), reader.digests())
