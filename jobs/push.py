@@ -43,7 +43,12 @@ from sharing_project.errors import CopyFailed, DestinationNotWritable
 from sharing_project.s3.archive import is_archived
 from sharing_project.s3.checksums import full_object_checksum
 from sharing_project.s3.copy import CopyOptions
-from sharing_project.s3.objects import error_code, is_permanent, write_refusal
+from sharing_project.s3.objects import (
+    error_code,
+    is_checksum_mismatch,
+    is_permanent,
+    write_refusal,
+)
 from sharing_project.s3.presign import Presigner
 from sharing_project.s3.uris import ARCHIVABLE_STORAGE_CLASSES, single_part_etags
 
@@ -295,7 +300,8 @@ def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[Jo
             )
         except Exception as error:
             if attempt == OBJECT_ATTEMPTS or is_permanent(error):
-                return item, f"{type(error).__name__}: {error}"
+                mismatch = "checksum mismatch: " if is_checksum_mismatch(error) else ""
+                return item, f"{mismatch}{type(error).__name__}: {error}"
             time.sleep(0.2 * 2**attempt)
             continue
         item.verified_by = proof.by

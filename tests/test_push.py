@@ -326,7 +326,7 @@ def without_s3_checksum(uri: str) -> None:
         (False, 1, "checksum mismatch: MD5 "),
         # botocore checks the GET's body against S3's CRC32 and stops the upload; the object
         # is tried again (OBJECT_ATTEMPTS), then fails.
-        (True, 3, "FlexibleChecksumError: Expected checksum "),
+        (True, 3, "checksum mismatch: FlexibleChecksumError: Expected checksum "),
     ],
     ids=["source-without-s3-checksum", "source-with-s3-crc32"],
 )

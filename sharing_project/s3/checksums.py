@@ -58,22 +58,38 @@ class Digests:
     size: int
 
 
+class Hasher:
+    """MD5, SHA-256 and CRC32 of bytes fed in order, one chunk at a time."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256()
+        self._crc = 0
+        self._size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self._md5.update(chunk)
+        self._sha256.update(chunk)
+        self._crc = zlib.crc32(chunk, self._crc)
+        self._size += len(chunk)
+
+    def digests(self) -> Digests:
+        crc32 = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+        return Digests(self._md5.hexdigest(), self._sha256.hexdigest(), crc32, self._size)
+
+
 def hash_object(uri: str, *, should_stop=lambda: False, using=None) -> Digests:
-    """Read the object once as a stream and hash it: MD5, SHA-256 and CRC32, holding one chunk
-    at a time. `should_stop` is asked between chunks; when it says True the read stops with
-    JobAborted (the one reason to stop). `using`: another client (other credentials)."""
+    """Read the object once as a stream and hash it, holding one chunk at a time.
+    `should_stop` is asked between chunks; when it says True the read stops with JobAborted
+    (the one reason to stop). `using`: another client (other credentials)."""
     target = parse_s3_uri(uri)
     body = (using or client()).get_object(Bucket=target.bucket, Key=target.key)["Body"]
-    md5, sha256, crc, size = hashlib.md5(), hashlib.sha256(), 0, 0
+    hasher = Hasher()
     try:
         for chunk in body.iter_chunks(READ_CHUNK):
-            md5.update(chunk)
-            sha256.update(chunk)
-            crc = zlib.crc32(chunk, crc)
-            size += len(chunk)
+            hasher.update(chunk)
             if should_stop():
                 raise JobAborted(uri)
     finally:
         body.close()
-    crc32 = base64.b64encode(crc.to_bytes(4, "big")).decode()
-    return Digests(md5.hexdigest(), sha256.hexdigest(), crc32, size)
+    return hasher.digests()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, FlexibleChecksumError
 from django.conf import settings
 
 from sharing_project.s3.client import client
@@ -149,3 +149,12 @@ def check_can_write(prefix_uri: str) -> None:
     s3 = client()
     upload = s3.create_multipart_upload(Bucket=target.bucket, Key=key)
     s3.abort_multipart_upload(Bucket=target.bucket, Key=key, UploadId=upload["UploadId"])
+
+
+def is_checksum_mismatch(error: Exception) -> bool:
+    """True when bytes on the wire did not match their checksum: a body read whose S3
+    checksum botocore found wrong, or an upload S3 refused for its checksum (BadDigest)."""
+    return isinstance(error, FlexibleChecksumError) or error_code(error) in (
+        "BadDigest",
+        "InvalidDigest",
+    )

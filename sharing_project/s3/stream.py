@@ -3,14 +3,10 @@ this process, never holding a whole object, hashing the bytes as they pass."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import zlib
-
 from boto3.s3.transfer import TransferConfig
 
 from sharing_project.errors import IncompleteCopy
-from sharing_project.s3.checksums import COPY_ALGORITHM, Digests, checksum_in
+from sharing_project.s3.checksums import COPY_ALGORITHM, Digests, Hasher, checksum_in
 from sharing_project.s3.client import client
 from sharing_project.s3.copy import MIB, Copied, part_size_for
 from sharing_project.s3.uris import bare_etag, parse_s3_uri
@@ -46,22 +42,15 @@ class HashingReader:
 
     def __init__(self, body):
         self.body = body
-        self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256()
-        self._crc = 0
-        self._size = 0
+        self.hasher = Hasher()
 
     def read(self, amount: int | None = None) -> bytes:
         chunk = self.body.read(None if amount is None or amount < 0 else amount)
-        self._md5.update(chunk)
-        self._sha256.update(chunk)
-        self._crc = zlib.crc32(chunk, self._crc)
-        self._size += len(chunk)
+        self.hasher.update(chunk)
         return chunk
 
     def digests(self) -> Digests:
-        crc32 = base64.b64encode(self._crc.to_bytes(4, "big")).decode()
-        return Digests(self._md5.hexdigest(), self._sha256.hexdigest(), crc32, self._size)
+        return self.hasher.digests()
 
 
 def stream_copy(
