@@ -87,10 +87,10 @@ def with_checksums(job: Job, manifest: list[ManifestEntry]) -> list[ManifestEntr
     manifest = find_checksums(manifest, for_download=for_download, reading=_JobReading(job))
     labels = dict(ChecksumSource.choices)
     report = "; ".join(
-        f"{labels[source]}: {count} object(s), {size} bytes"
+        f"{labels[source]} for {count} object(s) ({size} bytes)"
         for source, (count, size) in sorted(summary(manifest).items())
     )
-    job.log(f"Verified by {report}." if report else "Nothing to verify.")
+    job.log(f"Checksums: {report}." if report else "Nothing to verify.")
     size_only = [e for e in manifest if e.checksum_source == ChecksumSource.SIZE_ONLY]
     if size_only:
         shown = ", ".join(entry.source_uri for entry in size_only[:5])

@@ -429,7 +429,14 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
                 status=JobObject.Status.FAILED, error=problem
             )
     save_progress(job)
-    job.log("Verified the copies against the destination.")
+    proofs = (
+        JobObject.objects.filter(job=job, status=JobObject.Status.COPIED)
+        .values_list("verified_by")
+        .annotate(n=Count("pk"))
+        .order_by("verified_by")
+    )
+    proven = ", ".join(f"{n} by {verified_by or 'size'}" for verified_by, n in proofs)
+    job.log(f"Verified the copies against the destination ({proven or 'none copied'}).")
 
 
 def write_lims_csv(
