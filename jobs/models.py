@@ -45,7 +45,11 @@ class Progress:
         return 0.0
 
 
-OUTPUT_LABELS = {"limsCsv": "LIMS CSV", "dataDownloadScript": "Download script"}
+OUTPUT_LABELS = {
+    "limsCsv": "LIMS CSV",
+    "dataDownloadScript": "Download script",
+    "checksums": "Checksums",
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,9 @@ class Job(models.Model):
     lims_csv_url = models.TextField(blank=True)
     download_script_uri = models.CharField(max_length=1024, blank=True)
     download_script_url = models.TextField(blank=True)
+    # A pull's checksum list (checksums.md5, or checksums.sha256 where no MD5 is known).
+    checksums_uri = models.CharField(max_length=1024, blank=True)
+    checksums_url = models.TextField(blank=True)
     links_expire_at = models.DateTimeField(null=True, blank=True)
     # A push's workers renew the lease while they work; the sweeper resumes a RUNNING job
     # whose lease has run out (its worker died). finalizing is set once, by whoever finishes.
@@ -158,11 +165,12 @@ class Job(models.Model):
         return Progress(self.objects_done, self.objects_total, self.bytes_done, self.bytes_total)
 
     def outputs(self) -> list[Output]:
-        """The links a finished share hands out: the LIMS CSV (pull and push) and the download
-        script (pull), both dying at `links_expire_at`."""
+        """The links a finished share hands out: the LIMS CSV (pull and push), the download
+        script and the checksum list (pull), all dying at `links_expire_at`."""
         links = {
             "limsCsv": (self.lims_csv_url, self.lims_csv_uri),
             "dataDownloadScript": (self.download_script_url, self.download_script_uri),
+            "checksums": (self.checksums_url, self.checksums_uri),
         }
         return [
             Output(name, OUTPUT_LABELS[name], url, uri, self.links_expire_at)

@@ -33,6 +33,10 @@ class LinkSerializer(serializers.Serializer):
 class OutputsSerializer(serializers.Serializer):
     limsCsv = LinkSerializer()
     dataDownloadScript = LinkSerializer(required=False, help_text="pulls only")
+    checksums = LinkSerializer(
+        required=False,
+        help_text="pulls only: checksums.md5 (or checksums.sha256) as md5sum -c reads it",
+    )
 
 
 class LogLineSerializer(serializers.ModelSerializer):
