@@ -56,9 +56,9 @@ def render_download_script(job_id: str, entries: list[ScriptEntry], expires_at: 
         if not re.fullmatch(r"[0-9A-Za-z:\- ]+", value):
             raise ValueError(f"unexpected characters in {placeholder}: {value!r}")
         text = text.replace(placeholder, value)
-    lines = [_data_line(entry) for entry in entries]
-    data = "".join(lines)
     unreachable = "# shellcheck disable=SC2317  # data, never run\n"
+    text = text.replace("@@MANIFEST_LINE@@", str(text.count("\n") + unreachable.count("\n") + 1))
+    data = "".join(_data_line(entry) for entry in entries)
     return f"{text}{unreachable}{MANIFEST_START}\n{data}{MANIFEST_END}\n"
 
 

@@ -16,9 +16,11 @@ readonly EXPIRES_AT_TEXT="@@EXPIRES_TEXT@@"
 readonly STAGING=".dsm-partial"
 readonly MD5_LIST="checksums.md5"
 readonly SHA256_LIST="checksums.sha256"
-# The file list is a quoted here-document after the final exit: never run, only read.
+# The file list is a quoted here-document after the final exit: never run, only read. It
+# starts on line MANIFEST_LINE, so the script's own lines are skipped without reading each.
 readonly MANIFEST_START=": <<'__DSM_MANIFEST__'"
 readonly MANIFEST_END="__DSM_MANIFEST__"
+readonly MANIFEST_LINE=@@MANIFEST_LINE@@
 
 usage() {
   cat <<'USAGE'
@@ -191,26 +193,32 @@ existing_targets=()
 dirs=()
 declare -A seen_dir=()
 total=0
+# find_manifest: read fd 3 up to the file list's first line; fails if there is none.
+find_manifest() {
+  local line
+  while IFS= read -r line <&3; do
+    [[ $line == "$MANIFEST_START" ]] && return 0
+  done
+  return 1
+}
 exec 3<"$script_file"
-while IFS= read -r line <&3; do
-  [[ $line == "$MANIFEST_START" ]] && break
-done
+mapfile -t -n $((MANIFEST_LINE - 1)) -u 3 code
+if ! find_manifest; then
+  exec 3<"$script_file" # an edited script: look from the start
+  find_manifest || die "the list of files is missing from this script"
+fi
+unset code
+safe=()
 while IFS=$'\t' read -r size md5 sha path url <&3; do
   [[ $size == "$MANIFEST_END" ]] && break
   [[ -n $size ]] || continue
-  sizes+=("$size")
-  md5s+=("$md5")
-  shas+=("$sha")
-  paths+=("$path")
-  urls+=("${url:-}")
-  i=$total
-  total=$((total + 1))
-  if [[ $size == *[!0-9]* || $size == 0?* ]] ||
-    [[ $md5 != - && (${#md5} != 32 || $md5 == *[!0-9a-f]*) ]] ||
-    [[ $sha != - && (${#sha} != 64 || $sha == *[!0-9a-f]*) ]] ||
-    [[ ${url:-} != http://* && ${url:-} != https://* ]]; then
-    sizes[i]=0
-    refused[$i]="refused: a malformed line in the file list"
+  i=$((total++))
+  # (Few commands per line: in bash each one costs, and a share may have many files.)
+  sizes[i]=$size md5s[i]=$md5 shas[i]=$sha paths[i]=$path urls[i]=${url:-}
+  if [[ $size == *[!0-9]* || $size == 0?* || ($md5 != - && (${#md5} != 32 || $md5 == *[!0-9a-f]*)) ||
+    ($sha != - && (${#sha} != 64 || $sha == *[!0-9a-f]*)) ||
+    (${url:-} != http://* && ${url:-} != https://*) ]]; then
+    sizes[i]=0 refused[$i]="refused: a malformed line in the file list"
     continue
   fi
   if [[ -z $path || $path == /* || $path == */ || $path == *//* || $path == *[[:cntrl:]]* ||
@@ -218,13 +226,11 @@ while IFS=$'\t' read -r size md5 sha path url <&3; do
     refused[$i]="refused: the path '$path' would leave the download folder"
     continue
   fi
+  safe+=("$i")
   target=$root/$path
   [[ -e $target ]] && existing_targets+=("$target")
   dir=${target%/*}
-  if [[ -z ${seen_dir[$dir]+x} ]]; then
-    seen_dir[$dir]=1
-    dirs+=("$dir")
-  fi
+  [[ -n ${seen_dir[$dir]+x} ]] || seen_dir[$dir]=1 dirs+=("$dir")
 done
 exec 3<&-
 
@@ -263,39 +269,46 @@ if ((${#dirs[@]} > 0)); then
   done < <(realpath -m -z -- "${resolving[@]}")
 fi
 
-
 # --- what to do with each file --------------------------------------------------------------
 # pending: to download. recheck: already here with the expected size: checked against its
 # checksum, downloaded again only if it differs. A file the share has no checksum for cannot
 # be checked, so an existing copy is downloaded again unless a skip option says otherwise.
+declare -A failure=()
+for i in "${!refused[@]}"; do
+  failure[$i]=${refused[$i]}
+done
+if ((${#bad_dir[@]} > 0)); then
+  kept=()
+  for i in "${safe[@]}"; do
+    dir=$root/${paths[i]}
+    dir=${dir%/*}
+    if [[ -n ${bad_dir[$dir]+x} ]]; then
+      failure[$i]=${bad_dir[$dir]}
+    else
+      kept+=("$i")
+    fi
+  done
+  safe=("${kept[@]}")
+fi
 pending=()
+pending_bytes=0
 recheck=()
 skipped=0
 skipped_bytes=0
+size_only=0
 parts=()
 md5_lines=()
 sha_lines=()
-declare -A failure=()
-declare -A in_share=()
-for ((i = 0; i < total; i++)); do
-  if [[ -n ${refused[$i]+x} ]]; then
-    failure[$i]=${refused[$i]}
-    continue
-  fi
-  path=${paths[i]}
-  target=$root/$path
-  dir=${target%/*}
-  if [[ -n ${bad_dir[$dir]+x} ]]; then
-    failure[$i]=${bad_dir[$dir]}
-    continue
-  fi
-  in_share[$path]=1
-  parts[i]=$dir/$STAGING/${target##*/}
+declare -A list_clash=()
+for i in "${safe[@]}"; do
+  path=${paths[i]} target=$root/${paths[i]}
+  parts[i]=${target%/*}/$STAGING/${target##*/}
   # The checksum lists as md5sum and sha256sum write them: a name with a backslash is escaped.
   if [[ $path == *\\* ]]; then
     [[ ${md5s[i]} != - ]] && md5_lines+=("\\${md5s[i]}  ${path//\\/\\\\}")
     [[ ${shas[i]} != - ]] && sha_lines+=("\\${shas[i]}  ${path//\\/\\\\}")
   else
+    [[ $path == checksums.* ]] && list_clash[$path]=1
     [[ ${md5s[i]} != - ]] && md5_lines+=("${md5s[i]}  $path")
     [[ ${shas[i]} != - ]] && sha_lines+=("${shas[i]}  $path")
   fi
@@ -311,12 +324,7 @@ for ((i = 0; i < total; i++)); do
     fi
   fi
   pending+=("$i")
-done
-
-pending_bytes=0
-size_only=0
-for i in "${pending[@]}"; do
-  pending_bytes=$((pending_bytes + sizes[i]))
+  ((pending_bytes += sizes[i]))
   [[ ${shas[i]}${md5s[i]} == -- ]] && size_only=$((size_only + 1))
 done
 recheck_bytes=0
@@ -554,6 +562,10 @@ if ((verify_only)); then
   done
   # Files the share does not hold: all but the checksum lists, the staging folders and this
   # script (should it be saved in the folder).
+  declare -A in_share=()
+  for i in "${safe[@]}"; do
+    in_share[${paths[i]}]=1
+  done
   own_script=$(realpath -- "$script_file")
   while IFS= read -r -d '' found; do
     relative=${found#"$root"/}
@@ -804,7 +816,7 @@ list_failed=0
 write_list() {
   local name=$1 new="$root/.$1.$$.$RANDOM"
   shift
-  if [[ -n ${in_share[$name]+x} ]]; then
+  if [[ -n ${list_clash[$name]+x} ]]; then
     note "The share holds a file named $name: the checksum list $name is not written."
     return 0
   fi

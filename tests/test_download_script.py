@@ -851,3 +851,22 @@ def test_a_symbolic_link_as_staging_folder_cannot_lead_outside(tmp_path, target,
     assert "'t/.dsm-partial' leads outside the download folder" in result.stderr
     assert list(outside.iterdir()) == []
     assert file_server.requests == []
+
+
+def test_a_script_edited_above_its_file_list_still_finds_it(tmp_path, target, file_server):
+    """The script skips its own lines by count; an edit that moves the list is no failure."""
+    file_server.files["/e/x.txt"] = Served(b"x")
+    script = local_script(tmp_path, [entry(file_server, "e/x.txt", b"x")])
+    text = script.read_text()
+    for edited in (
+        text.replace("\nusage() {", "\n# a line\n# and another\nusage() {"),
+        text.replace("\numask 022\n", "\n"),
+    ):
+        script.write_text(edited)
+        result = run(script, "--data-download-path", str(target))
+        assert result.returncode == 0, result.stderr
+        assert files_under(target) == {"e/x.txt": b"x"}
+    script.write_text(text.split("\n: <<'__DSM_MANIFEST__'\n")[0] + "\n")
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 2
+    assert "the list of files is missing from this script" in result.stderr
