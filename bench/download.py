@@ -118,7 +118,7 @@ def tool_commands(data: DataSet, work: Path, endpoint: str, tools, sweep: list[i
     signer = presigner(3600)
     urls = signer.urls([data.uri(item) for item in data.objects])
     entries = [
-        ScriptEntry(item.relative_path, url, item.size, item.md5)
+        ScriptEntry(item.relative_path, url, item.size, md5=item.md5)
         for item, url in zip(data.objects, urls, strict=True)
     ]
     script = work / "data-download.sh"
