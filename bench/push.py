@@ -212,7 +212,8 @@ def push_once(
         raise RuntimeError(f"push {job.pk} of set {data.name}: objects {dict(statuses)}")
     folder = destination + f"secondary-analysis/{WORKFLOW}/{portal_run_id(data)}/"
     expected = {folder + item.relative_path: item.size for item in data.objects}
-    check_copies(destination, expected | {destination + "lims.csv": None}, f"push {job.pk}")
+    written = {destination + name: None for name in ("lims.csv", "checksums.md5")}
+    check_copies(destination, expected | written, f"push {job.pk}")
     progress(f"  set {data.name}: push {run.seconds:7.2f} s")
     return dataclasses.replace(run, phases=push_phases(job, launched, launched + run.seconds))
 
@@ -250,7 +251,7 @@ def push_phases(job, launched: float, observed: float) -> tuple[tuple[str, float
         ("the job waits in the queue for a worker", started - launched),
         ("checks (write check, archive check, skip listing), queue the batches", copying - started),
         ("copies, then one listing to verify them", verified - copying),
-        ("lims.csv, its presigned link, the job's end", finished - verified),
+        ("checksum list, lims.csv, its presigned link, the job's end", finished - verified),
         ("until the benchmark notices (it polls every 50 ms)", observed - finished),
     )
 
@@ -360,7 +361,7 @@ def target_tables(sets: list[DataSet], timings: dict, requests: dict) -> list[st
     """The targets' measures, then the requests counted against those that docs/push.md's
     steps account for into an empty prefix: the write check (PUT, DELETE), a listing to skip
     what is there, a CopyObject per object, a listing to verify (1,000 keys a page) and the
-    PUT of lims.csv."""
+    PUTs of checksums.md5 and lims.csv."""
     ratios = [f"{timings[d.name]['s5cmd'].best / timings[d.name]['push'].best:.3f}x" for d in sets]
     per_object = [f"{requests[d.name][1] / requests[d.name][0]:.3f}" for d in sets]
     rows = [
@@ -368,7 +369,7 @@ def target_tables(sets: list[DataSet], timings: dict, requests: dict) -> list[st
         ["S3 requests per object, push", *per_object, "≤ 1.05 (set A)"],
     ]
     counted = [
-        [d.name, f"{n:,}", f"{count:,}", f"{4 + n + max(1, math.ceil(n / 1000)):,}", f"{s:.2f}"]
+        [d.name, f"{n:,}", f"{count:,}", f"{5 + n + max(1, math.ceil(n / 1000)):,}", f"{s:.2f}"]
         for d in sets
         for n, count, s in [requests[d.name]]
     ]

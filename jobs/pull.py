@@ -12,7 +12,7 @@ from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import manifest_entries, record_manifest, with_checksums
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
-from jobs.script import ScriptEntry, render_download_script
+from jobs.script import CHECKSUM_FILES, ScriptEntry, render_checksum_files, render_download_script
 from shares.resolve import ManifestEntry, precedence_notes, resolve
 from sharing_project.errors import SharingBucketMissing
 from sharing_project.s3.objects import bucket_exists, put_object
@@ -72,8 +72,9 @@ def renew_links_task(job_id: str) -> str:
 
 def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bool) -> None:
     """Steps: presign a GET URL per object (in batches, checking for an abort between them);
-    write the LIMS CSV and the script to the sharing bucket under pull/<job id>/; store
-    presigned URLs of those two on the job with their true expiry."""
+    write the LIMS CSV, the script and the checksum lists to the sharing bucket under
+    pull/<job id>/; store presigned URLs of the CSV, the script and one checksum list on the
+    job with their true expiry."""
     signer = presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
     if signer.warning:
         job.log(signer.warning, level="WARNING")
@@ -82,7 +83,7 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
         batch = manifest[start : start + PROGRESS_BATCH]
         links = signer.urls([e.source_uri for e in batch])
         entries += [
-            ScriptEntry(e.relative_path, link, e.size, e.etag)
+            ScriptEntry(e.relative_path, link, e.size, md5=e.md5, sha256=e.sha256)
             for e, link in zip(batch, links, strict=True)
         ]
         if count_progress:
@@ -103,14 +104,35 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
     put_object(
         script_uri, script.encode(), content_type="text/x-shellscript", download_name=SCRIPT_NAME
     )
+    checksums_uri = write_checksum_lists(job, prefix, entries)
     Job.objects.filter(pk=job.pk).update(
         lims_csv_uri=lims_uri,
         lims_csv_url=signer.url(lims_uri),
         download_script_uri=script_uri,
         download_script_url=signer.url(script_uri),
+        checksums_uri=checksums_uri,
+        checksums_url=signer.url(checksums_uri) if checksums_uri else "",
         links_expire_at=signer.expires_at,
     )
     job.log(
         f"Wrote {LIMS_NAME} and {SCRIPT_NAME} to {prefix}; links valid until "
         f"{signer.expires_at:%Y-%m-%d %H:%M:%S} UTC."
     )
+
+
+def write_checksum_lists(job: Job, prefix: str, entries: list[ScriptEntry]) -> str:
+    """Write checksums.md5 and checksums.sha256 (those with lines) under `prefix`, as
+    `md5sum -c` / `sha256sum -c` read them from the share's root; return the URI of the one
+    to link: the MD5 list when it covers every file with a checksum, else the SHA-256 list
+    (the script writes both into the download root either way)."""
+    lists = render_checksum_files(entries)
+    for name, text in lists.items():
+        put_object(prefix + name, text.encode(), content_type="text/plain", download_name=name)
+    if not lists:
+        job.log("No file has a checksum: no checksum list was written.", level="WARNING")
+        return ""
+    with_checksum = sum(1 for e in entries if e.md5 or e.sha256)
+    md5_covers_all = with_checksum == sum(1 for e in entries if e.md5)
+    chosen = CHECKSUM_FILES["md5" if md5_covers_all else "sha256"]
+    job.log(f"Wrote {', '.join(lists)} to {prefix} ({with_checksum} of {len(entries)} file(s)).")
+    return prefix + chosen

@@ -37,6 +37,7 @@ from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import manifest_entries
 from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
+from jobs.script import ScriptEntry, render_checksum_files
 from jobs.targets import Icav2Target, S3Target, target_for
 from jobs.verify import prove
 from sharing_project.errors import CopyFailed, DestinationNotWritable
@@ -401,8 +402,28 @@ def finalize(job: Job) -> str | None:
                 "again to retry them (what is already there is skipped).",
                 {"objects": failed},
             )
+        write_checksum_lists(job, target)
         write_lims_csv(job, target, lims_csv, signer.result())
     return None
+
+
+def write_checksum_lists(job: Job, target: Target) -> None:
+    """checksums.md5 and checksums.sha256 at the destination root, beside lims.csv, with a
+    line for every object there (copied or skipped) whose MD5 or SHA-256 is known: the
+    collaborator runs `md5sum -c checksums.md5` from the root."""
+    shared = JobObject.objects.filter(
+        job=job, status__in=(JobObject.Status.COPIED, JobObject.Status.SKIPPED)
+    ).order_by("position")
+    entries = [
+        ScriptEntry(path, "", size, md5=md5, sha256=sha256)
+        for path, size, md5, sha256 in shared.values_list("relative_path", "size", "md5", "sha256")
+    ]
+    written = [
+        target.put(name, text.encode(), "text/plain")
+        for name, text in render_checksum_files(entries).items()
+    ]
+    if written:
+        job.log(f"Wrote {', '.join(written)}.")
 
 
 def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None) -> None:

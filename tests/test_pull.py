@@ -4,9 +4,11 @@ reaches a log."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
+import subprocess
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,7 +33,7 @@ def url_expiry(url: str) -> datetime:
 
 
 def script_urls(script_text: str) -> list[str]:
-    return [line.split("\t")[3] for line in script_text.splitlines() if line.count("\t") == 3]
+    return [line.split("\t")[4] for line in script_text.splitlines() if line.count("\t") == 4]
 
 
 def parse_time(value: str) -> datetime:
@@ -39,16 +41,17 @@ def parse_time(value: str) -> datetime:
 
 
 @pytest.mark.e2e  # the pull fixture fetches with curl
-def test_pull_job_offers_two_links_that_expire_when_their_signatures_say(pull):
+def test_pull_job_offers_three_links_that_expire_when_their_signatures_say(pull):
     job, script, _csv_file = pull(libraryIdList=["L2400003"], dataTypeList=["Fastq"])
     outputs = job["outputs"]
     expires = parse_time(outputs["dataDownloadScript"]["expiresAt"])
     assert outputs["limsCsv"]["expiresAt"] == outputs["dataDownloadScript"]["expiresAt"]
+    assert outputs["checksums"]["expiresAt"] == outputs["dataDownloadScript"]["expiresAt"]
     lifetime = expires - parse_time(job["finishedAt"])
     assert timedelta(days=7) - timedelta(seconds=30) < lifetime <= timedelta(days=7)
-    links = [outputs["limsCsv"]["url"], outputs["dataDownloadScript"]["url"]]
+    links = [outputs[name]["url"] for name in ("limsCsv", "dataDownloadScript", "checksums")]
     links += script_urls(script.read_text())
-    assert len(links) == 2 + 4
+    assert len(links) == 3 + 4
     for link in links:
         assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in link
         assert abs((url_expiry(link) - expires).total_seconds()) <= 2
@@ -257,3 +260,41 @@ def test_lims_csv_of_a_mixed_share(pull):
         ("L2400003", RUN_B, runs),
         ("L2400004", "", runs),  # the normal: shared through the runs it is part of
     ]
+
+
+@pytest.mark.e2e  # curl, bash, md5sum
+def test_a_pull_ships_checksums_that_check_every_file_in_parts_or_not(
+    launch, fresh_demo, operator_client, tmp_path
+):
+    """The BAM uploaded in parts has no MD5 ETag: the service computes one, the script checks
+    it, and the checksum list behind the job's third link checks the whole download."""
+    from tests.test_checksums import BODY, put_in_parts
+
+    run = WorkflowRun.objects.filter(workflow_name="umccrise").order_by("portal_run_id").first()
+    put_in_parts(run.output_uri + "big/tumor.bam", BODY)
+    response = launch(
+        portalRunIdList=[run.portal_run_id], dataTypeList=["SecondaryAnalysis"], shareType="pull"
+    )
+    job = operator_client.get(response.json()["url"]).json()
+    assert job["status"] == "SUCCEEDED", job["error"]
+    assert job["outputs"]["checksums"]["s3Uri"].endswith("/checksums.md5")
+    script, checksums = tmp_path / "data-download.sh", tmp_path / "checksums.md5"
+    for target, name in ((script, "dataDownloadScript"), (checksums, "checksums")):
+        subprocess.run(["curl", "-fsS", "-o", str(target), job["outputs"][name]["url"]], check=True)
+    root = tmp_path / "share"
+    root.mkdir()
+    done = subprocess.run(
+        ["bash", str(script), "--data-download-path", str(root)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    bam = next(root.rglob("tumor.bam"))
+    assert bam.read_bytes() == BODY
+    lines = checksums.read_text().splitlines()
+    assert len(lines) == job["progress"]["objectsTotal"]  # every file has an MD5
+    assert f"{hashlib.md5(BODY).hexdigest()}  {bam.relative_to(root)}" in lines
+    checked = subprocess.run(
+        ["md5sum", "-c", str(checksums)], cwd=root, capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    bam.write_bytes(bytes([BODY[0] ^ 1]) + BODY[1:])
+    assert subprocess.run(["md5sum", "-c", "--quiet", str(checksums)], cwd=root).returncode == 1

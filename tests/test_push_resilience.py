@@ -40,7 +40,7 @@ def assert_landed_once(job: Job, expected: int) -> None:
     for item in objects:
         assert get_object_bytes(item.destination_uri) == get_object_bytes(item.source_uri)
     at_destination = [o.key for o in list_objects(job.destination)]
-    assert len(at_destination) == expected + 1  # and lims.csv
+    assert len(at_destination) == expected + 2  # and lims.csv, checksums.md5
     job.refresh_from_db()
     assert job.objects_done == job.objects_total == expected
     assert job.bytes_done == job.bytes_total

@@ -4,6 +4,8 @@ bytes of the same size is copied again."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from catalogue.models import WorkflowRun
@@ -66,6 +68,18 @@ def test_every_copy_is_verified_by_a_checksum(push_run, run):
     assert {o.verified_by for o in objects.values()} == {"MD5"}  # single-part: their ETags
     for item in [big, *objects.values()]:
         assert get_object_bytes(item.destination_uri) == get_object_bytes(item.source_uri)
+
+
+def test_the_checksum_lists_are_written_beside_lims_csv(push_run):
+    job = push_run()
+    assert job["status"] == "SUCCEEDED", job["error"]
+    objects = JobObject.objects.filter(job_id=job["id"]).order_by("position")
+    md5_list = get_object_bytes(DESTINATION + "checksums.md5").decode()
+    assert md5_list == "".join(f"{o.md5}  {o.relative_path}\n" for o in objects)
+    sha256_list = get_object_bytes(DESTINATION + "checksums.sha256").decode()
+    (big,) = [o for o in objects if o.sha256]  # only the computed one has a SHA-256
+    assert sha256_list == f"{big.sha256}  {big.relative_path}\n"
+    assert hashlib.sha256(get_object_bytes(big.destination_uri)).hexdigest() == big.sha256
 
 
 def test_a_copy_in_parts_of_a_single_part_object_is_verified_by_s3s_crc32(push_run, run, settings):
