@@ -20,7 +20,7 @@ from catalogue.models import Library, WorkflowRun
 from jobs.lims import COLUMNS
 from jobs.models import Job, JobObject
 from sharing_project.s3.archive import ARCHIVED, archive_state
-from sharing_project.s3.objects import list_objects
+from sharing_project.s3.objects import get_object_bytes, list_objects
 
 pytestmark = pytest.mark.django_db
 
@@ -298,3 +298,44 @@ def test_a_pull_ships_checksums_that_check_every_file_in_parts_or_not(
     assert checked.returncode == 0, checked.stdout + checked.stderr
     bam.write_bytes(bytes([BODY[0] ^ 1]) + BODY[1:])
     assert subprocess.run(["md5sum", "-c", "--quiet", str(checksums)], cwd=root).returncode == 1
+
+
+@pytest.mark.e2e  # curl and bash through a proxy
+def test_a_byte_flipped_on_its_way_to_the_script_is_caught_by_name(
+    launch, demo, operator_client, tmp_path, s3_endpoint, settings
+):
+    """The links of this pull point at a proxy that flips the first byte of one object's
+    body on every GET: the script names that file, and only it, and exits non-zero."""
+    from tests.support.fault_proxy import FaultProxy
+
+    payload = {"libraryIdList": ["L2400003"], "dataTypeList": ["Fastq"], "shareType": "pull"}
+    with FaultProxy(s3_endpoint) as proxy:
+        settings.AWS_ENDPOINT_URL = proxy.endpoint  # the links are signed for the proxy
+        try:
+            job = operator_client.get(launch(**payload).json()["url"]).json()
+        finally:
+            settings.AWS_ENDPOINT_URL = s3_endpoint
+        assert job["status"] == "SUCCEEDED", job["error"]
+        victim = JobObject.objects.filter(job_id=job["id"]).order_by("position").first()
+        proxy.flip_byte_of = "/" + victim.source_uri.removeprefix("s3://")
+        script = tmp_path / "data-download.sh"
+        subprocess.run(
+            ["curl", "-fsS", "-o", str(script), job["outputs"]["dataDownloadScript"]["url"]],
+            check=True,
+        )
+        root = tmp_path / "share"
+        root.mkdir()
+        done = subprocess.run(
+            ["bash", str(script), "--data-download-path", str(root)],
+            capture_output=True,
+            text=True,
+        )
+    assert done.returncode != 0
+    assert proxy.corrupted >= 1
+    output = done.stdout + done.stderr
+    assert victim.relative_path in output
+    others = JobObject.objects.filter(job_id=job["id"]).exclude(pk=victim.pk)
+    for item in others:
+        assert item.relative_path not in output.replace(victim.relative_path, "")
+        assert (root / item.relative_path).read_bytes() == get_object_bytes(item.source_uri)
+    assert not (root / victim.relative_path).exists()  # never moved into place
