@@ -4,10 +4,11 @@ mid-file so that a download is really interrupted, and recording Range requests.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.support.serving import serve, shut_down
 
 
 @dataclass
@@ -65,13 +66,8 @@ class FileServer:
                     return
                 self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # stop() waits for the serving loop's next poll: 0.5 s by default, in every test.
-        serve = {"poll_interval": 0.02}
-        threading.Thread(target=self._server.serve_forever, kwargs=serve, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        shut_down(self._server)

@@ -46,6 +46,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.serving import serve, shut_down
+
 BASE_PATH = "/ica/rest"
 MEDIA_TYPE = "application/vnd.illumina.v3+json"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -272,16 +274,11 @@ class Icav2Server:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # stop() waits for the serving loop's next poll: 0.5 s by default, in every test.
-        serve = {"poll_interval": 0.02}
-        threading.Thread(target=self._server.serve_forever, kwargs=serve, daemon=True).start()
+        self._server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        shut_down(self._server)
 
     # --- request handling --------------------------------------------------------------------
     def _dispatch(self, request: Received, raw: bytes, full_path: str) -> Answer:
