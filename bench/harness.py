@@ -47,6 +47,11 @@ def parse_args(
     parser.add_argument("--small-files", type=int, default=2000, help="set A: 4 KiB objects")
     parser.add_argument("--large-files", type=int, default=8, help="set B: large objects")
     parser.add_argument("--large-mib", type=int, default=64, help="set B: MiB per object")
+    parser.add_argument(
+        "--large-in-parts",
+        action="store_true",
+        help="set B uploaded in 8 MiB parts (an ETag of its own, no MD5), as real fastq/BAM are",
+    )
     parser.add_argument("--tools-venv", type=Path, default=ROOT / ".venv-bench")
     parser.add_argument("--output", type=Path, help="also write the tables to this file")
     add_more(parser)
@@ -167,7 +172,8 @@ class DataSet:
 
 
 def upload_sets(args: argparse.Namespace) -> list[DataSet]:
-    return [small_set(args.small_files), large_set(args.large_files, args.large_mib)]
+    large = large_set(args.large_files, args.large_mib, in_parts=args.large_in_parts)
+    return [small_set(args.small_files), large]
 
 
 def small_set(count: int, name: str = "A", prefix: str = "small/", folders: int = 20) -> DataSet:
@@ -182,16 +188,27 @@ def small_set(count: int, name: str = "A", prefix: str = "small/", folders: int 
     return data
 
 
-def large_set(count: int, mib: int) -> DataSet:
-    """`count` objects of `mib` MiB pseudo-random bytes, made in the uploading thread."""
-    data = DataSet("B", f"{count:,} x {mib} MiB", "large/")
+def large_set(count: int, mib: int, *, in_parts: bool = False) -> DataSet:
+    """`count` objects of `mib` MiB pseudo-random bytes, made in the uploading thread; with
+    `in_parts`, each uploaded in 8 MiB parts."""
+    how = ", uploaded in 8 MiB parts" if in_parts else ""
+    data = DataSet("B", f"{count:,} x {mib} MiB{how}", "large/")
     paths = [f"file-{i}.bin" for i in range(count)]
-    _upload(data, paths, lambda i: random.Random(i).randbytes(mib * MIB), workers=4)
+    body = lambda i: random.Random(i).randbytes(mib * MIB)  # noqa: E731
+    _upload(data, paths, body, workers=4, in_parts=in_parts)
     return data
 
 
-def _upload(data: DataSet, paths: list[str], body: Callable[[int], bytes], workers: int) -> None:
-    """PUT every object (one request each, so that its ETag is its MD5) from a thread pool."""
+def _upload(
+    data: DataSet,
+    paths: list[str],
+    body: Callable[[int], bytes],
+    workers: int,
+    *,
+    in_parts: bool = False,
+) -> None:
+    """PUT every object from a thread pool: one request each, so that its ETag is its MD5, or
+    (`in_parts`) a multipart upload of 8 MiB parts, whose ETag is not."""
     from sharing_project.s3.client import client as service_client
     from sharing_project.s3.objects import ensure_bucket
 
@@ -201,13 +218,37 @@ def _upload(data: DataSet, paths: list[str], body: Callable[[int], bytes], worke
     def put(index: int) -> DataObject:
         content = body(index)
         md5 = hashlib.md5(content).hexdigest()
-        response = client.put_object(Bucket=BUCKET, Key=data.prefix + paths[index], Body=content)
+        key = data.prefix + paths[index]
+        if in_parts:
+            _put_in_parts(client, key, content)
+            return DataObject(paths[index], len(content), md5)
+        response = client.put_object(Bucket=BUCKET, Key=key, Body=content)
         if response["ETag"].strip('"') != md5:
             raise RuntimeError(f"{paths[index]}: ETag {response['ETag']} is not the MD5 {md5}")
         return DataObject(paths[index], len(content), md5)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         data.objects = list(pool.map(put, range(len(paths))))
+
+
+def _put_in_parts(client, key: str, content: bytes, part: int = 8 * MIB) -> None:
+    upload = client.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    parts = [
+        {
+            "PartNumber": number,
+            "ETag": client.upload_part(
+                Bucket=BUCKET,
+                Key=key,
+                UploadId=upload,
+                PartNumber=number,
+                Body=content[start : start + part],
+            )["ETag"],
+        }
+        for number, start in enumerate(range(0, len(content), part), 1)
+    ]
+    client.complete_multipart_upload(
+        Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+    )
 
 
 # --- the comparison tools -------------------------------------------------------------------
