@@ -8,8 +8,9 @@ The comparisons, cheapest first (the first that applies decides):
    known checksums (the storage verified each part's bytes as it received them);
 2. S3's checksum of the copy against the source's full-object checksum of the same algorithm;
 3. the copy's ETag, when it is the MD5 of its bytes (one CopyObject), against the source's
-   MD5; a difference is confirmed with S3's checksums (a destination encrypting with KMS
-   gives ETags that are not MD5s) before the copy is called different;
+   MD5; a difference is confirmed with S3's checksums, or by reading the copy back (a
+   destination encrypting with KMS gives ETags that are not MD5s), before the copy is called
+   different;
 4. S3's checksum of the copy against the source's, read now (one HEAD: copies in parts);
 5. the copy read back and hashed, when the source has an MD5 or SHA-256 and nothing else
    compares;
@@ -54,8 +55,10 @@ def prove(
     copy_md5 = etag_md5(copied.etag) if etag_is_md5 else ""
     if item.md5 and copy_md5:
         proof = _compare("MD5", item.md5, copy_md5)
-        if not proof.problem or copied.checksum is None:
+        if not proof.problem:
             return proof
+        if copied.checksum is None:  # no CRC32 asked: the copy read back decides
+            return _by_digests(item, read_copy()) or proof
     if copied.checksum is not None:
         source = source_checksum()
         if source is not None and source.algorithm == copied.checksum.algorithm:

@@ -64,8 +64,8 @@ def test_every_copy_is_verified_by_a_checksum(push_run, run):
     objects = objects_of(job)
     big = objects.pop("tumor.bam")
     assert big.checksum_source == "computed"
-    assert big.verified_by == "CRC32"  # S3's checksum of the copy against the computed one
-    assert {o.verified_by for o in objects.values()} == {"MD5"}  # single-part: their ETags
+    # One CopyObject each: the copy's ETag is its MD5, against the ETag's or the computed one.
+    assert {o.verified_by for o in [big, *objects.values()]} == {"MD5"}
     for item in [big, *objects.values()]:
         assert get_object_bytes(item.destination_uri) == get_object_bytes(item.source_uri)
 
@@ -132,7 +132,8 @@ def test_a_single_part_copy_with_one_byte_flipped_is_caught_by_name(
     source, decoy = decoy_of(summary_of(run))
     job, proxy = proxied_push(push_run, s3_endpoint, settings, swap_copy_source={source: decoy})
     assert proxy.corrupted == 1
-    # Its ETag differed from the source's MD5; S3's CRC32s confirmed the difference.
+    # Its ETag differed from the source's MD5; the CRC32 S3 keeps with the copied bytes (the
+    # decoy was written with one) confirmed the difference.
     assert_only_it_failed(job, ".summary.tsv", "CRC32")
 
 

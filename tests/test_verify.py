@@ -42,6 +42,17 @@ def test_an_etag_that_differs_is_confirmed_by_s3s_checksums_before_the_copy_is_c
     assert bad.problem.startswith("checksum mismatch: CRC32 BBBBBB== at the destination")
 
 
+def test_an_etag_that_differs_from_a_copy_without_a_crc_is_confirmed_by_reading_it():
+    item = source(md5=MD5)
+    same = Digests(md5=MD5, sha256="", crc32="", size=4)
+    kms = proof(item, Copied(OTHER_MD5), read_copy=lambda: same)
+    assert (kms.by, kms.problem) == ("MD5", "")
+    other = Digests(md5=OTHER_MD5, sha256="", crc32="", size=4)
+    assert proof(item, Copied(OTHER_MD5), read_copy=lambda: other).problem.startswith(
+        "checksum mismatch: MD5 "
+    )
+
+
 def test_a_recorded_full_object_checksum_is_compared_with_the_copys():
     item = source(etag=MD5 + "-3", s3_checksum="CRC32:AAAAAA==")
     assert proof(item, Copied(OTHER_MD5 + "-3", CRC)).by == "CRC32"

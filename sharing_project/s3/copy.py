@@ -54,22 +54,28 @@ class CopyOptions:
         return extra
 
 
-def copy_object(source_uri: str, destination_uri: str, size: int, options: CopyOptions) -> Copied:
+def copy_object(
+    source_uri: str,
+    destination_uri: str,
+    size: int,
+    options: CopyOptions,
+    *,
+    checksum: bool = True,
+) -> Copied:
     """Copy server-side, asking S3 for a full-object CRC32 of the bytes it writes.
 
     One CopyObject request is the fast path; objects above the threshold (and always above
     5 GiB, CopyObject's limit) are copied in parts of at least size/10,000, as one upload
-    whose CRC32 covers the whole object (ChecksumType FULL_OBJECT).
+    whose CRC32 covers the whole object (ChecksumType FULL_OBJECT). `checksum=False` asks
+    no CRC32 of a single-request copy, whose ETag is already the MD5 of its bytes: S3 then
+    makes one pass over the bytes instead of two.
     """
     source, target = parse_s3_uri(source_uri), parse_s3_uri(destination_uri)
     copy_source = {"Bucket": source.bucket, "Key": source.key}
     if size <= min(options.multipart_threshold, MAX_SINGLE_COPY):
+        ask = {"ChecksumAlgorithm": COPY_ALGORITHM} if checksum else {}
         response = client().copy_object(
-            CopySource=copy_source,
-            Bucket=target.bucket,
-            Key=target.key,
-            ChecksumAlgorithm=COPY_ALGORITHM,
-            **options.extra(),
+            CopySource=copy_source, Bucket=target.bucket, Key=target.key, **ask, **options.extra()
         )
         result = response["CopyObjectResult"]
         return Copied(bare_etag(result["ETag"]), checksum_in(result))
