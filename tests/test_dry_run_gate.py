@@ -111,3 +111,26 @@ def test_dry_run_freezes_its_manifest(launch, demo, operator_client):
     assert all(
         o["destinationUri"] == f"s3://collaborator-bucket/bpop/{o['relativePath']}" for o in objects
     )
+
+
+def test_a_push_is_given_exactly_its_dry_runs_objects_in_a_fresh_state(
+    launch, demo, operator_client
+):
+    """The launch copies the dry run's objects inside the database (INSERT ... SELECT)."""
+    launch(**PUSH, dryrun=True)
+    dry = Job.objects.get()
+    dry.job_objects.filter(position=0).update(at_destination="different")
+    # Posted without running what is queued on commit: the push is saved, not run.
+    body = operator_client.post("/api/v1/jobs", PUSH, format="json").json()
+    push = Job.objects.get(pk=body["id"])
+    assert push.status == "PENDING"
+    fields = ["position", "relative_path", "source_uri", "destination_uri", "size", "etag", "md5"]
+    fields += ["checksum_source", "library_id", "lane", "portal_run_id", "workflow_name"]
+    listed = list(dry.job_objects.order_by("position").values_list(*fields))
+    sent = push.job_objects.order_by("position")
+    assert list(sent.values_list(*fields)) == listed
+    assert set(sent.values_list("status", "error", "verified_by", "at_destination")) == {
+        ("PENDING", "", "", "")
+    }
+    assert (push.objects_total, push.bytes_total) == (dry.objects_total, dry.bytes_total)
+    assert dry.job_objects.filter(at_destination="different").count() == 1  # left as it was
