@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from jobs.models import AtDestination, Job, JobObject, JobStatus, ShareType
+from shares.checksums import ChecksumSource
 
 
 class JobFilter(filters.FilterSet):
@@ -36,7 +37,7 @@ class JobObjectFilter(filters.FilterSet):
     portalRunId = filters.CharFilter(field_name="portal_run_id")
     atDestination = filters.ChoiceFilter(field_name="at_destination", choices=AtDestination.choices)
     checksumSource = filters.ChoiceFilter(
-        field_name="checksum_source", choices=JobObject._meta.get_field("checksum_source").choices
+        field_name="checksum_source", choices=ChecksumSource.choices
     )
 
     class Meta:

@@ -95,8 +95,8 @@ class _JobReading:
         )
         self.job.log(f"Reading {count} object(s), {size} bytes, to compute their checksums.")
 
-    def read(self, entry: ManifestEntry) -> None:
-        self.job.add_progress(1, entry.size)
+    def read(self, entries: list[ManifestEntry]) -> None:
+        self.job.add_progress(len(entries), sum(entry.size for entry in entries))
 
     def should_stop(self) -> bool:
         return self.job.abort_was_requested()

@@ -317,14 +317,8 @@ class JobObjectQuerySet(models.QuerySet):
         )
         by_status = self.values_list("status").annotate(n=models.Count("pk")).order_by("status")
         totals["by_status"] = dict(by_status)
-        by_checksum = (
-            self.values_list("checksum_source")
-            .annotate(n=models.Count("pk"), size=Coalesce(models.Sum("size"), 0))
-            .order_by("checksum_source")
-        )
-        totals["by_checksum"] = {source: (n, size) for source, n, size in by_checksum}
-        at_destination = self.exclude(at_destination="").values_list("at_destination")
-        totals["at_destination"] = dict(at_destination.annotate(n=models.Count("pk")).order_by())
+        totals["by_checksum"] = self.by_checksum()
+        totals["at_destination"] = self.at_destination()
         fastqs = self.filter(kind=JobObject.Kind.FASTQ)
         totals["fastq_rows"] = (
             fastqs.values("library_id", "instrument_run_id", "lane").distinct().count()
@@ -332,6 +326,20 @@ class JobObjectQuerySet(models.QuerySet):
         runs = self.filter(kind=JobObject.Kind.SECONDARY)
         totals["portal_runs"] = runs.values("portal_run_id").distinct().count()
         return totals
+
+    def by_checksum(self) -> dict[str, tuple[int, int]]:
+        """Objects and bytes by the checksum that verifies them (checksum_source)."""
+        rows = (
+            self.values_list("checksum_source")
+            .annotate(n=models.Count("pk"), size=Coalesce(models.Sum("size"), 0))
+            .order_by("checksum_source")
+        )
+        return {source: (n, size) for source, n, size in rows}
+
+    def at_destination(self) -> dict[str, int]:
+        """How many objects a push's dry run found at the destination, by what it found."""
+        found = self.exclude(at_destination="").values_list("at_destination")
+        return dict(found.annotate(n=models.Count("pk")).order_by())
 
 
 class AtDestination(models.TextChoices):

@@ -150,7 +150,7 @@ class JobDetailSerializer(JobSerializer):
         record = getattr(job, "dry_run_record", None) if job.dryrun and job.destination else None
         if record is None:
             return None
-        found = job.job_objects.all().totals()["at_destination"]
+        found = job.job_objects.all().at_destination()
         return {
             "writable": record.destination_writable,
             "note": record.destination_note,
@@ -162,7 +162,7 @@ class JobDetailSerializer(JobSerializer):
     def get_verification(self, job: Job) -> list[dict]:
         """Objects and bytes by the checksum that verifies them (size-only: none)."""
         labels = dict(ChecksumSource.choices)
-        by_checksum = job.job_objects.all().totals()["by_checksum"]
+        by_checksum = job.job_objects.all().by_checksum()
         return [
             {
                 "checksumSource": source,

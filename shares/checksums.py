@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.db import models
@@ -28,6 +28,9 @@ from catalogue.models import ObjectChecksum
 from shares.resolve import ManifestEntry
 from sharing_project.errors import JobAborted
 from sharing_project.s3.uris import etag_md5
+
+if TYPE_CHECKING:  # the S3 modules load boto3, which models must not
+    from sharing_project.s3.checksums import Digests
 
 
 class ChecksumSource(models.TextChoices):
@@ -47,12 +50,12 @@ NO_READING = (
 
 class Reading(Protocol):
     """Who is told of the objects read: `start` once, before the first read, with their count
-    and bytes; `read` after each one; `should_stop` is asked every half second while reading
+    and bytes; `read` after each batch read; `should_stop` is asked every half second while reading
     (True stops the reads with JobAborted). All are called from the caller's thread."""
 
     def start(self, count: int, size: int) -> None: ...
 
-    def read(self, entry: ManifestEntry) -> None: ...
+    def read(self, entries: list[ManifestEntry]) -> None: ...
 
     def should_stop(self) -> bool: ...
 
@@ -162,31 +165,34 @@ def _computed(entries: list[ManifestEntry], indexes: list[int], reading: Reading
                     stop.set()
                     for future in pending:
                         future.cancel()
-            for future in done:
-                _keep(entries, futures[future], future.result(), reading)
+            _keep(entries, {futures[future]: future.result() for future in done}, reading)
     if stop.is_set():
         raise JobAborted("stopped while reading objects for their checksums")
 
 
-def _keep(entries: list[ManifestEntry], i: int, digests, reading: Reading | None) -> None:
-    entry = entries[i]
+def _keep(entries: list[ManifestEntry], read: dict[int, Digests], reading: Reading | None) -> None:
+    """Record what was read: one insert into the cache, one progress report."""
+    if not read:
+        return
     ObjectChecksum.objects.bulk_create(
         [
             ObjectChecksum(
-                key=_cache_key(entry),
-                uri=entry.source_uri,
-                etag=entry.etag,
-                size=entry.size,
+                key=_cache_key(entries[i]),
+                uri=entries[i].source_uri,
+                etag=entries[i].etag,
+                size=entries[i].size,
                 md5=digests.md5,
                 sha256=digests.sha256,
                 crc32=digests.crc32,
             )
+            for i, digests in read.items()
         ],
         ignore_conflicts=True,
     )
-    entries[i] = _with_digests(entry, digests.md5, digests.sha256, digests.crc32)
+    for i, digests in read.items():
+        entries[i] = _with_digests(entries[i], digests.md5, digests.sha256, digests.crc32)
     if reading is not None:
-        reading.read(entry)
+        reading.read([entries[i] for i in read])
 
 
 def summary(entries) -> dict[str, tuple[int, int]]:
