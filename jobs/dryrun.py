@@ -2,49 +2,42 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-
-from jobs.manifest import record_manifest, with_checksums
+from jobs.manifest import manifest_totals, record_resolution
 from jobs.models import AtDestination, Job, JobObject
 from jobs.push import identical_at_destination
-from jobs.runner import stop_if_aborted
 from jobs.targets import S3Target
 from shares.destinations import ICAV2_SCHEME, parse_destination
 from shares.models import DryRun
-from shares.resolve import ManifestEntry, precedence_notes, resolve
+from shares.resolve import precedence_notes, resolve_pages
 from sharing_project.s3.objects import check_can_write, write_refusal
 
 
 def execute_dry_run(job: Job) -> None:
-    """Steps: resolve (catalogue and S3 listings); find each object's checksum (reading those
-    with none, if allowed); stop if aborted; write the manifest as the job's objects with
-    totals; warn about archived objects; for a push, preview the destination; record the
-    DryRun for the gate."""
+    """Steps: resolve (catalogue and S3 listings) a page at a time, recording each page as the
+    job's objects with its checksums (reading those with none, if allowed); store the totals;
+    warn about archived objects; for a push, preview the destination; record the DryRun for
+    the gate."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
-    manifest = with_checksums(job, resolve(job.config))
-    stop_if_aborted(job)
-    size = sum(entry.size for entry in manifest)
-    with transaction.atomic():
-        record_manifest(job, manifest, JobObject.Status.LISTED)
-        Job.objects.filter(pk=job.pk).update(
-            objects_total=len(manifest),
-            objects_done=len(manifest),
-            bytes_total=size,
-            bytes_done=size,
-        )
-    archived = [entry for entry in manifest if entry.archived]
-    if archived:
-        job.log(_archived_warning(job, archived), level="WARNING")
-    job.log(f"Would share {len(manifest)} object(s), {size} bytes.")
+    record_resolution(job, resolve_pages(job.config), JobObject.Status.LISTED)
+    count, size = manifest_totals(job)
+    Job.objects.filter(pk=job.pk).update(
+        objects_total=count, objects_done=count, bytes_total=size, bytes_done=size
+    )
+    archived = JobObject.objects.filter(job=job, archived=True)
+    archived_count = archived.count()
+    if archived_count:
+        first = list(archived.order_by("position").values_list("source_uri", flat=True)[:10])
+        job.log(_archived_warning(job, first, archived_count), level="WARNING")
+    job.log(f"Would share {count} object(s), {size} bytes.")
     writable, note = preview_destination(job) if job.destination else (None, "")
     DryRun.objects.create(
         share_request=job.share_request,
         job=job,
-        object_count=len(manifest),
+        object_count=count,
         total_bytes=size,
-        archived_count=len(archived),
+        archived_count=archived_count,
         destination_writable=writable,
         destination_note=note,
     )
@@ -93,11 +86,11 @@ def preview_destination(job: Job) -> tuple[bool | None, str]:
     return True, ""
 
 
-def _archived_warning(job: Job, archived: list[ManifestEntry]) -> str:
-    shown = ", ".join(entry.source_uri for entry in archived[:10])
-    more = f" and {len(archived) - 10} more" if len(archived) > 10 else ""
+def _archived_warning(job: Job, first: list[str], count: int) -> str:
+    shown = ", ".join(first)
+    more = f" and {count - len(first)} more" if count > len(first) else ""
     if job.config.get("defrostArchivedFastqs"):
         advice = "the share will request their restore and fail until they are restored"
     else:
         advice = "the share will fail on them; set defrostArchivedFastqs to request their restore"
-    return f"{len(archived)} archived object(s) not restored: {shown}{more}; {advice}."
+    return f"{count} archived object(s) not restored: {shown}{more}; {advice}."

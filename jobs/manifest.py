@@ -1,34 +1,142 @@
-"""A job's manifest: its JobObjects, written from a resolution or copied from a dry run."""
+"""A job's manifest: its JobObjects, recorded from a resolution as it comes or copied from a
+dry run; never held whole in memory."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, fields
 
-from django.db import connection
-from django.db.models import Count, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Sum, Window
+from django.db.models.functions import RowNumber
 
 from jobs.models import Job, JobObject, ShareType
-from shares.checksums import ChecksumSource, find_checksums, summary
-from shares.destinations import parse_destination
+from jobs.runner import stop_if_aborted
+from shares.checksums import ChecksumSource, find_checksums
+from shares.destinations import Destination, parse_destination
 from shares.resolve import ManifestEntry
+from sharing_project.errors import DuplicateRelativePath
 
 BATCH = 1000
+# Objects are recorded at positions from here, in the order they come, then numbered from 0
+# in relative-path order: the two ranges never meet, so the numbering is one UPDATE.
+_ARRIVAL = 1_000_000_000
 
 
-def record_manifest(job: Job, manifest: list[ManifestEntry], status: str) -> None:
-    """One JobObject per entry, in manifest order, each with its destination URI."""
+def record_resolution(job: Job, pages: Iterable[list[ManifestEntry]], status: str) -> None:
+    """Record a resolution's pages (shares.resolve.resolve_pages) as the job's objects, a page
+    at a time, each object with its checksum (found or computed: the reads show as the job's
+    progress) and its destination URI; checking for an abort between pages. Then, in the
+    database: an object that came twice keeps its first place, two objects for one relative
+    path refuse the share, and positions number the objects in relative-path order. On any
+    error (or an abort) nothing of it is left.
+    """
     destination = parse_destination(job.destination) if job.destination else None
-    rows = (
-        JobObject(
+    reading = _JobReading(job)
+    arrived = 0
+    try:
+        for page in pages:
+            page = find_checksums(
+                page, for_download=job.share_type == ShareType.PULL, reading=reading
+            )
+            _insert(job, list(_rows(job, page, status, destination, _ARRIVAL + arrived)))
+            arrived += len(page)
+            stop_if_aborted(job)
+        _drop_repeated_sources(job)
+        _number_by_relative_path(job)
+    except BaseException:
+        forget_manifest(job)
+        raise
+    report_checksums(job)
+
+
+def forget_manifest(job: Job) -> None:
+    """Remove what was recorded of a job's manifest (a resolution that failed)."""
+    JobObject.objects.filter(job=job).delete()
+
+
+def _rows(
+    job: Job, page: list[ManifestEntry], status: str, destination: Destination | None, first: int
+) -> Iterator[JobObject]:
+    for offset, entry in enumerate(page):
+        yield JobObject(
             job=job,
-            position=position,
+            position=first + offset,
             destination_uri=destination.uri_for(entry.relative_path) if destination else "",
             status=status,
             **asdict(entry),
         )
-        for position, entry in enumerate(manifest)
+
+
+def _insert(job: Job, rows: list[JobObject]) -> None:
+    """Insert a page; when a relative path is taken, leave out a repeat of the same object
+    and refuse one of another object."""
+    try:
+        with transaction.atomic():
+            JobObject.objects.bulk_create(rows, batch_size=BATCH)
+        return
+    except IntegrityError:
+        pass
+    paths = [row.relative_path for row in rows]
+    taken = dict(
+        JobObject.objects.filter(job=job, relative_path__in=paths).values_list(
+            "relative_path", "source_uri"
+        )
     )
-    JobObject.objects.bulk_create(rows, batch_size=BATCH)
+    fresh, clashes = [], []
+    for row in rows:
+        source = taken.get(row.relative_path)
+        if source is None:
+            taken[row.relative_path] = row.source_uri
+            fresh.append(row)
+        elif source != row.source_uri:
+            clashes.append({"relativePath": row.relative_path, "sources": [source, row.source_uri]})
+    if clashes:
+        raise DuplicateRelativePath(
+            f"{len(clashes)} relative path(s) would be written by two different objects; "
+            "share them separately.",
+            {"clashes": clashes[:100]},
+        )
+    JobObject.objects.bulk_create(fresh, batch_size=BATCH)
+
+
+def _drop_repeated_sources(job: Job) -> None:
+    """An object listed twice (a fastq under a workflow run's output prefix) is shared once,
+    where it came first."""
+    ranked = (
+        JobObject.objects.filter(job=job)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("source_uri")], order_by=F("position").asc())
+        )
+        .filter(rank__gt=1)
+        .values_list("pk", flat=True)
+    )
+    repeated = list(ranked)
+    for start in range(0, len(repeated), BATCH):
+        JobObject.objects.filter(pk__in=repeated[start : start + BATCH]).delete()
+
+
+def _number_by_relative_path(job: Job) -> None:
+    """Positions 0, 1, ... in relative-path order (by code point, as Python and S3 sort), in
+    one statement."""
+    quote = connection.ops.quote_name
+    table, pk = quote(JobObject._meta.db_table), quote(JobObject._meta.pk.column)
+    job_column = quote(JobObject._meta.get_field("job").column)
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET position = ranked.n - 1 FROM ("  # noqa: S608
+            f"SELECT {pk}, ROW_NUMBER() OVER (ORDER BY relative_path{collate}) AS n "
+            f"FROM {table} WHERE {job_column} = %s) AS ranked "
+            f"WHERE {table}.{pk} = ranked.{pk}",
+            [JobObject._meta.get_field("job").get_db_prep_value(job.pk, connection)],
+        )
+
+
+def manifest_totals(job: Job) -> tuple[int, int]:
+    """How many objects a job's manifest has, and their bytes (one aggregate)."""
+    totals = JobObject.objects.filter(job=job).aggregate(count=Count("pk"), size=Sum("size"))
+    return totals["count"], totals["size"] or 0
 
 
 # What a push's object starts with, whatever its dry run's object had: the push's own state.
@@ -77,8 +185,17 @@ def copy_manifest(source: Job, job: Job) -> None:
     )
 
 
+def pages_by_position(objects, size: int) -> Iterator[list[JobObject]]:
+    """Objects (of one job) in position order, `size` at a time, each page found from the
+    last position of the one before (so the last page costs what the first does)."""
+    after = -1
+    while page := list(objects.filter(position__gt=after).order_by("position")[:size]):
+        yield page
+        after = page[-1].position
+
+
 def manifest_entries(objects) -> list[ManifestEntry]:
-    """JobObjects back as manifest entries (for the archive check and new links)."""
+    """JobObjects back as manifest entries (for the archive check)."""
     names = [entry_field.name for entry_field in fields(ManifestEntry)]
     return [ManifestEntry(**{name: getattr(o, name) for name in names}) for o in objects]
 
@@ -88,12 +205,15 @@ class _JobReading:
 
     def __init__(self, job: Job):
         self.job = job
+        self.told = False
 
     def start(self, count: int, size: int) -> None:
         Job.objects.filter(pk=self.job.pk).update(
-            objects_total=count, bytes_total=size, objects_done=0, bytes_done=0
+            objects_total=F("objects_total") + count, bytes_total=F("bytes_total") + size
         )
-        self.job.log(f"Reading {count} object(s), {size} bytes, to compute their checksums.")
+        if not self.told:
+            self.job.log("Reading objects that have no known checksum, to compute theirs.")
+            self.told = True
 
     def read(self, entries: list[ManifestEntry]) -> None:
         self.job.add_progress(len(entries), sum(entry.size for entry in entries))
@@ -102,25 +222,28 @@ class _JobReading:
         return self.job.abort_was_requested()
 
 
-def with_checksums(job: Job, manifest: list[ManifestEntry]) -> list[ManifestEntry]:
-    """The manifest with each object's checksum (shares.checksums), the reads shown as the
-    job's progress; logs how many objects and bytes are verified which way, and warns of the
-    ones verified by size only."""
-    for_download = job.share_type == ShareType.PULL
-    manifest = find_checksums(manifest, for_download=for_download, reading=_JobReading(job))
+def report_checksums(job: Job) -> None:
+    """Log how many objects and bytes are verified which way, and warn of the ones verified by
+    size only (from the recorded objects: a few grouped queries)."""
+    objects = JobObject.objects.filter(job=job)
     labels = dict(ChecksumSource.choices)
+    by_source = (
+        objects.values_list("checksum_source")
+        .annotate(count=Count("pk"), size=Sum("size"))
+        .order_by("checksum_source")
+    )
     report = "; ".join(
         f"{labels[source]} for {count} object(s) ({size} bytes)"
-        for source, (count, size) in sorted(summary(manifest).items())
+        for source, count, size in by_source
     )
     job.log(f"Checksums: {report}." if report else "Nothing to verify.")
-    size_only = [e for e in manifest if e.checksum_source == ChecksumSource.SIZE_ONLY]
-    if size_only:
-        shown = ", ".join(entry.source_uri for entry in size_only[:5])
-        more = f" and {len(size_only) - 5} more" if len(size_only) > 5 else ""
+    size_only = objects.filter(checksum_source=ChecksumSource.SIZE_ONLY).order_by("position")
+    first = list(size_only.values_list("source_uri", "checksum_note")[:5])
+    if first:
+        count = size_only.count()
+        shown = ", ".join(uri for uri, _note in first)
+        more = f" and {count - 5} more" if count > 5 else ""
         job.log(
-            f"{len(size_only)} object(s) will be verified by size only ({shown}{more}): "
-            f"{size_only[0].checksum_note}.",
+            f"{count} object(s) will be verified by size only ({shown}{more}): {first[0][1]}.",
             level="WARNING",
         )
-    return manifest

@@ -1,22 +1,26 @@
-"""Pull: presigned URLs for every object, a LIMS CSV and a download script for the collaborator."""
-
-from __future__ import annotations
-
 import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
-from jobs.manifest import manifest_entries, record_manifest, with_checksums
+from jobs.manifest import (
+    forget_manifest,
+    manifest_entries,
+    manifest_totals,
+    pages_by_position,
+    record_resolution,
+)
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
-from jobs.script import CHECKSUM_FILES, ScriptEntry, render_checksum_files, render_download_script
-from shares.resolve import ManifestEntry, precedence_notes, resolve
+from jobs.script import ChecksumLists, ScriptEntry, write_download_script
+from shares.resolve import precedence_notes, resolve_pages
 from sharing_project.errors import SharingBucketMissing
-from sharing_project.s3.objects import bucket_exists, put_object
-from sharing_project.s3.presign import presigner
+from sharing_project.s3.objects import bucket_exists, upload_file
+from sharing_project.s3.presign import Presigner, presigner
 
 logger = logging.getLogger(__name__)
 PROGRESS_BATCH = 2000
@@ -25,34 +29,34 @@ LIMS_NAME = "lims.csv"
 
 
 def execute_pull(job: Job) -> None:
-    """Steps: resolve; refuse (or restore) archived objects; find each object's checksum
-    (reading those with none, if allowed); record the manifest; then `publish_links`, saving
-    progress as the links are signed."""
+    """Steps: resolve a page at a time, recording each page as the job's objects with its
+    checksums (reading those with none, if allowed); refuse (or restore) archived objects;
+    then `publish_links`, saving progress as the links are signed."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
-    manifest = resolve(job.config)
-    refuse_archived(manifest, defrost=job.config.get("defrostArchivedFastqs", False))
-    manifest = with_checksums(job, manifest)
-    stop_if_aborted(job)
-    with transaction.atomic():
-        record_manifest(job, manifest, JobObject.Status.PENDING)
-        Job.objects.filter(pk=job.pk).update(
-            objects_total=len(manifest),
-            bytes_total=sum(e.size for e in manifest),
-            objects_done=0,
-            bytes_done=0,
+    record_resolution(job, resolve_pages(job.config), JobObject.Status.PENDING)
+    try:
+        archived = JobObject.objects.filter(job=job, archived=True).order_by("position")
+        refuse_archived(
+            manifest_entries(archived), defrost=job.config.get("defrostArchivedFastqs", False)
         )
-    publish_links(job, manifest, count_progress=True)
+    except BaseException:
+        forget_manifest(job)
+        raise
+    count, size = manifest_totals(job)
+    Job.objects.filter(pk=job.pk).update(
+        objects_total=count, bytes_total=size, objects_done=0, bytes_done=0
+    )
+    publish_links(job, count, size, count_progress=True)
     JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)
 
 
 def renew_links(job: Job) -> None:
     """Fresh links for a finished pull, from the objects it recorded (nothing is resolved
     again): new presigned URLs, a new script and LIMS CSV in place of the old ones."""
-    objects = job.job_objects.order_by("position").iterator(chunk_size=PROGRESS_BATCH)
-    manifest = manifest_entries(objects)
-    publish_links(job, manifest, count_progress=False)
+    count, size = manifest_totals(job)
+    publish_links(job, count, size, count_progress=False)
 
 
 def renew_links_task(job_id: str) -> str:
@@ -70,41 +74,35 @@ def renew_links_task(job_id: str) -> str:
     return "RENEWED"
 
 
-def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bool) -> None:
-    """Steps: presign a GET URL per object (in batches, checking for an abort between them);
-    write the LIMS CSV, the script and the checksum lists to the sharing bucket under
-    pull/<job id>/; store presigned URLs of the CSV, the script and one checksum list on the
-    job with their true expiry."""
-    signer = presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
-    if signer.warning:
-        job.log(signer.warning, level="WARNING")
-    entries: list[ScriptEntry] = []
-    for start in range(0, len(manifest), PROGRESS_BATCH):
-        batch = manifest[start : start + PROGRESS_BATCH]
-        links = signer.urls([e.source_uri for e in batch])
-        entries += [
-            ScriptEntry(e.relative_path, link, e.size, md5=e.md5, sha256=e.sha256)
-            for e, link in zip(batch, links, strict=True)
-        ]
-        if count_progress:
-            job.add_progress(len(batch), sum(e.size for e in batch))
-            stop_if_aborted(job)
-    job.log(f"Signed {len(entries)} download link(s).")
-
+def publish_links(job: Job, count: int, size: int, *, count_progress: bool) -> None:
+    """Steps: sign a GET URL per object, a page at a time (checking for an abort between
+    pages), writing the script and the checksum lists to local files as the pages come; write
+    the LIMS CSV; upload the files to the sharing bucket under pull/<job id>/ (in parts when
+    big); store presigned URLs of the CSV, the script and one checksum list on the job with
+    their true expiry. `count` and `size`: the job's objects and bytes."""
     if not bucket_exists(settings.SHARING_BUCKET):
         raise SharingBucketMissing(
             f"The sharing bucket {settings.SHARING_BUCKET!r} does not exist: create it, or set "
             "SHARING_BUCKET to a bucket this service can write to."
         )
+    signer = presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    if signer.warning:
+        job.log(signer.warning, level="WARNING")
     prefix = f"s3://{settings.SHARING_BUCKET}/pull/{job.pk}/"
     lims_uri, script_uri = prefix + LIMS_NAME, prefix + SCRIPT_NAME
-    csv_text = render_lims_csv(lims_rows(job))
-    put_object(lims_uri, csv_text.encode(), content_type="text/csv", download_name=LIMS_NAME)
-    script = render_download_script(str(job.pk), entries, signer.expires_at)
-    put_object(
-        script_uri, script.encode(), content_type="text/x-shellscript", download_name=SCRIPT_NAME
-    )
-    checksums_uri = write_checksum_lists(job, prefix, entries)
+    with tempfile.TemporaryDirectory(prefix="dsm-pull-") as temporary:
+        folder = Path(temporary)
+        script_path, lims_path = folder / SCRIPT_NAME, folder / LIMS_NAME
+        with script_path.open("w") as script, ChecksumLists(folder) as lists:
+            pages = _signed_pages(job, signer, lists, count_progress=count_progress)
+            write_download_script(script, str(job.pk), pages, count, size, signer.expires_at)
+        job.log(f"Signed {count} download link(s).")
+        lims_path.write_text(render_lims_csv(lims_rows(job)))
+        upload_file(lims_uri, lims_path, content_type="text/csv", download_name=LIMS_NAME)
+        upload_file(
+            script_uri, script_path, content_type="text/x-shellscript", download_name=SCRIPT_NAME
+        )
+        checksums_uri = _upload_checksum_lists(job, prefix, lists)
     Job.objects.filter(pk=job.pk).update(
         lims_csv_uri=lims_uri,
         lims_csv_url=signer.url(lims_uri),
@@ -120,19 +118,35 @@ def publish_links(job: Job, manifest: list[ManifestEntry], *, count_progress: bo
     )
 
 
-def write_checksum_lists(job: Job, prefix: str, entries: list[ScriptEntry]) -> str:
-    """Write checksums.md5 and checksums.sha256 (those with lines) under `prefix`, as
+def _signed_pages(
+    job: Job, signer: Presigner, lists: ChecksumLists, *, count_progress: bool
+) -> Iterator[list[ScriptEntry]]:
+    """The job's objects in order as the script's entries, a page at a time, each page's links
+    signed and its checksums added to `lists`."""
+    for page in pages_by_position(JobObject.objects.filter(job=job), PROGRESS_BATCH):
+        links = signer.urls([item.source_uri for item in page])
+        entries = [
+            ScriptEntry(o.relative_path, link, o.size, md5=o.md5, sha256=o.sha256)
+            for o, link in zip(page, links, strict=True)
+        ]
+        lists.add(entries)
+        yield entries
+        if count_progress:
+            job.add_progress(len(page), sum(item.size for item in page))
+            stop_if_aborted(job)
+
+
+def _upload_checksum_lists(job: Job, prefix: str, lists: ChecksumLists) -> str:
+    """Upload checksums.md5 and checksums.sha256 (those with lines) under `prefix`, as
     `md5sum -c` / `sha256sum -c` read them from the share's root; return the URI of the one
-    to link: the MD5 list when it covers every file with a checksum, else the SHA-256 list
-    (the script writes both into the download root either way)."""
-    lists = render_checksum_files(entries)
-    for name, text in lists.items():
-        put_object(prefix + name, text.encode(), content_type="text/plain", download_name=name)
-    if not lists:
+    to link (`ChecksumLists.to_link`; the script writes both into the download root)."""
+    written = lists.written()
+    for name, path in written.items():
+        upload_file(prefix + name, path, content_type="text/plain", download_name=name)
+    if not written:
         job.log("No file has a checksum: no checksum list was written.", level="WARNING")
         return ""
-    with_checksum = sum(1 for e in entries if e.md5 or e.sha256)
-    md5_covers_all = with_checksum == sum(1 for e in entries if e.md5)
-    chosen = CHECKSUM_FILES["md5" if md5_covers_all else "sha256"]
-    job.log(f"Wrote {', '.join(lists)} to {prefix} ({with_checksum} of {len(entries)} file(s)).")
-    return prefix + chosen
+    job.log(
+        f"Wrote {', '.join(written)} to {prefix} ({lists.with_checksum} of {lists.files} file(s))."
+    )
+    return prefix + lists.to_link()

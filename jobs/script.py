@@ -11,11 +11,14 @@ characters that could break a data line before it is written.
 
 from __future__ import annotations
 
+import io
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from django.conf import settings
 
@@ -43,12 +46,29 @@ class ScriptEntry:
 
 
 def render_download_script(job_id: str, entries: list[ScriptEntry], expires_at: datetime) -> str:
-    """The whole script: the template with its values, then the file list as data."""
+    """The whole script in memory (a few files; a job writes it with `write_download_script`)."""
+    out = io.StringIO()
+    size = sum(entry.size for entry in entries)
+    write_download_script(out, job_id, [entries], len(entries), size, expires_at)
+    return out.getvalue()
+
+
+def write_download_script(
+    out: TextIO,
+    job_id: str,
+    pages: Iterable[list[ScriptEntry]],
+    count: int,
+    size: int,
+    expires_at: datetime,
+) -> None:
+    """Write the script to `out` as its file list comes, a page at a time: the template with its
+    values (`count` files of `size` bytes in all, which the pages must hold), then the file
+    list as data."""
     text = TEMPLATE.read_text()
     values = {
         "@@JOB_ID@@": str(job_id),
-        "@@FILE_COUNT@@": str(len(entries)),
-        "@@TOTAL_BYTES@@": str(sum(e.size for e in entries)),
+        "@@FILE_COUNT@@": str(count),
+        "@@TOTAL_BYTES@@": str(size),
         "@@EXPIRES_EPOCH@@": str(int(expires_at.timestamp())),
         "@@EXPIRES_TEXT@@": expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
     }
@@ -58,21 +78,65 @@ def render_download_script(job_id: str, entries: list[ScriptEntry], expires_at: 
         text = text.replace(placeholder, value)
     unreachable = "# shellcheck disable=SC2317  # data, never run\n"
     text = text.replace("@@MANIFEST_LINE@@", str(text.count("\n") + unreachable.count("\n") + 1))
-    data = "".join(_data_line(entry) for entry in entries)
-    return f"{text}{unreachable}{MANIFEST_START}\n{data}{MANIFEST_END}\n"
+    out.write(f"{text}{unreachable}{MANIFEST_START}\n")
+    written = 0
+    for page in pages:
+        out.write("".join(_data_line(entry) for entry in page))
+        written += len(page)
+    if written != count:
+        raise ValueError(f"the script announces {count} file(s) but lists {written}")
+    out.write(f"{MANIFEST_END}\n")
 
 
 def render_checksum_files(entries: Iterable[ScriptEntry]) -> dict[str, str]:
-    """`checksums.md5` and `checksums.sha256` as `md5sum -c` and `sha256sum -c` read them,
-    run from the share's root: a line `<hex>  <relative path>` per file that has that checksum
-    (a file with both is in both). Only the files with at least one line are returned."""
-    lines: dict[str, list[str]] = {kind: [] for kind in CHECKSUM_FILES}
-    for entry in entries:
-        _check_path(entry.relative_path)
-        for kind in CHECKSUM_FILES:
-            if value := _checksum(entry, kind):
-                lines[kind].append(_checksum_line(value, entry.relative_path))
-    return {CHECKSUM_FILES[kind]: "".join(text) for kind, text in lines.items() if text}
+    """`checksums.md5` and `checksums.sha256` in memory (see `ChecksumLists`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        with ChecksumLists(Path(folder)) as lists:
+            lists.add(entries)
+        return {name: path.read_text() for name, path in lists.written().items()}
+
+
+class ChecksumLists:
+    """`checksums.md5` and `checksums.sha256` as `md5sum -c` and `sha256sum -c` read them, run
+    from the share's root, written into `folder` line by line: a line `<hex>  <relative path>`
+    per file that has that checksum (a file with both is in both)."""
+
+    def __init__(self, folder: Path):
+        self.paths = {kind: folder / name for kind, name in CHECKSUM_FILES.items()}
+        self.lines = dict.fromkeys(CHECKSUM_FILES, 0)
+        self.files = 0
+        self.with_checksum = 0
+
+    def __enter__(self) -> ChecksumLists:
+        self.out = {kind: path.open("w") for kind, path in self.paths.items()}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for out in self.out.values():
+            out.close()
+
+    def add(self, entries: Iterable[ScriptEntry]) -> None:
+        for entry in entries:
+            _check_path(entry.relative_path)
+            self.files += 1
+            found = False
+            for kind, out in self.out.items():
+                if value := _checksum(entry, kind):
+                    out.write(_checksum_line(value, entry.relative_path))
+                    self.lines[kind] += 1
+                    found = True
+            self.with_checksum += found
+
+    def written(self) -> dict[str, Path]:
+        """The lists with at least one line, by file name."""
+        return {CHECKSUM_FILES[kind]: path for kind, path in self.paths.items() if self.lines[kind]}
+
+    def to_link(self) -> str:
+        """The list to hand out: the MD5 list when it covers every file with a checksum, else
+        the SHA-256 list; "" when no file has one."""
+        if not self.with_checksum:
+            return ""
+        return CHECKSUM_FILES["md5" if self.lines["md5"] == self.with_checksum else "sha256"]
 
 
 def _checksum_line(value: str, relative_path: str) -> str:

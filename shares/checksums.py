@@ -193,12 +193,3 @@ def _keep(entries: list[ManifestEntry], read: dict[int, Digests], reading: Readi
         entries[i] = _with_digests(entries[i], digests.md5, digests.sha256, digests.crc32)
     if reading is not None:
         reading.read([entries[i] for i in read])
-
-
-def summary(entries) -> dict[str, tuple[int, int]]:
-    """Objects and bytes by checksum source, for the dry run's report."""
-    counts: dict[str, tuple[int, int]] = {}
-    for entry in entries:
-        count, size = counts.get(entry.checksum_source, (0, 0))
-        counts[entry.checksum_source] = (count + 1, size + entry.size)
-    return counts

@@ -16,9 +16,13 @@ The database work is a fixed number of queries whatever the number of ids.
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import islice
 
 from django.db.models import QuerySet
 
@@ -39,12 +43,15 @@ _LIBRARY_LOOKUPS = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PARALLEL_S3_CALLS = 8
+PAGE_SIZE = 1000  # objects resolved, checked and recorded at a time
 
 
 @dataclass(frozen=True)
 class Selection:
-    fastqs: list[Fastq]
-    workflow_runs: list[WorkflowRun]
+    """What a configuration selects, as queries (nothing is read until they are iterated)."""
+
+    fastqs: QuerySet[Fastq]
+    workflow_runs: QuerySet[WorkflowRun]
 
 
 @dataclass(frozen=True)
@@ -81,32 +88,28 @@ def selected_libraries(config: dict) -> QuerySet | None:
 
 
 def select(config: dict) -> Selection:
-    """The catalogue rows a configuration selects (two queries at most)."""
+    """The catalogue rows a configuration selects: two queries, run when iterated."""
     libraries = selected_libraries(config)
     data_types = config.get("dataTypeList", [])
-    fastqs: list[Fastq] = []
-    if FASTQ in data_types:
-        rows = Fastq.objects.select_related("library")
+    fastqs = Fastq.objects.none()
+    if FASTQ in data_types and (libraries is not None or config.get("instrumentRunIdList")):
+        fastqs = Fastq.objects.select_related("library")
         if libraries is not None:
-            rows = rows.filter(library__in=libraries)
+            fastqs = fastqs.filter(library__in=libraries)
         if config.get("instrumentRunIdList"):
-            rows = rows.filter(instrument_run_id__in=config["instrumentRunIdList"])
-        if libraries is not None or config.get("instrumentRunIdList"):
-            fastqs = list(rows.order_by("instrument_run_id", "lane", "library__library_id"))
-    runs: list[WorkflowRun] = []
+            fastqs = fastqs.filter(instrument_run_id__in=config["instrumentRunIdList"])
+    runs = WorkflowRun.objects.none()
     if SECONDARY in data_types:
         if config.get("portalRunIdList"):
-            found = WorkflowRun.objects.filter(portal_run_id__in=config["portalRunIdList"])
+            runs = WorkflowRun.objects.filter(portal_run_id__in=config["portalRunIdList"])
         elif libraries is not None:
-            found = WorkflowRun.objects.filter(
+            runs = WorkflowRun.objects.filter(
                 libraries__in=libraries, status=WorkflowRun.Status.SUCCEEDED
             ).exclude(portal_run_id__in=config.get("portalRunIdExclusionList", []))
             if config.get("secondaryAnalysisWorkflowList"):
-                found = found.filter(workflow_name__in=config["secondaryAnalysisWorkflowList"])
-        else:
-            found = WorkflowRun.objects.none()
-        runs = list(found.distinct().order_by("portal_run_id"))
-    return Selection(fastqs, runs)
+                runs = runs.filter(workflow_name__in=config["secondaryAnalysisWorkflowList"])
+        runs = runs.distinct()
+    return Selection(fastqs.order_by("r1_uri"), runs.order_by("portal_run_id"))
 
 
 def precedence_notes(config: dict) -> list[str]:
@@ -133,22 +136,83 @@ def precedence_notes(config: dict) -> list[str]:
 
 
 def resolve(config: dict) -> list[ManifestEntry]:
-    """Every object a configuration shares, de-duplicated, safe, in a stable order.
+    """Every object a configuration shares, de-duplicated, safe, sorted by relative path, in
+    memory: for a look at a small selection. A job never holds its manifest whole: it records
+    `resolve_pages` as they come (jobs.manifest.record_resolution), applying the same rules in
+    the database."""
+    entries = [entry for page in resolve_pages(config) for entry in page]
+    return unique_entries(entries)
 
-    Steps: select the catalogue rows; turn fastq rows into their R1/R2 objects and confirm
-    them in S3; list each workflow run's output prefix in S3 (in parallel); refuse unsafe or
-    colliding paths; mark archived objects that are not restored.
+
+def resolve_pages(config: dict, page_size: int = PAGE_SIZE) -> Iterator[list[ManifestEntry]]:
+    """The objects a configuration shares, a page at a time, in no particular order; each
+    page confirmed in S3, its paths checked and its archived objects marked. The same object
+    may come twice (a fastq under a workflow run's output prefix), fastqs first.
+
+    Steps: the selected fastq rows, `page_size` objects at a time, become their R1/R2 objects,
+    confirmed by listing only the stretch of each folder that holds them; then every selected
+    workflow run's output prefix is listed, several at once, page by page. A problem found
+    (objects gone, unsafe keys) raises once every page of its kind has been seen, naming the
+    first hundred.
     """
     selection = select(config)
-    entries = _confirm_in_s3(
-        [entry for fastq in selection.fastqs for entry in _fastq_entries(fastq)]
+    problems = _Problems()
+    fastqs = selection.fastqs.iterator(chunk_size=page_size)
+    while rows := list(islice(fastqs, max(page_size // 2, 1))):
+        entries = [entry for fastq in rows for entry in _fastq_entries(fastq)]
+        page = _confirm_in_s3(entries, problems)
+        yield _checked(page, problems)
+    problems.raise_missing()
+    for page in _listed(selection.workflow_runs.iterator(), page_size):
+        yield _checked(page, problems)
+    problems.raise_unsafe()
+
+
+class _Problems:
+    """What was wrong with the pages seen so far: counted in full, the first 100 kept."""
+
+    def __init__(self) -> None:
+        self.missing: list[str] = []
+        self.missing_count = 0
+        self.unsafe: list[dict] = []
+        self.unsafe_count = 0
+
+    def add_missing(self, uris: list[str]) -> None:
+        self.missing_count += len(uris)
+        self.missing += uris[: 100 - len(self.missing)]
+
+    def add_unsafe(self, found: list[dict]) -> None:
+        self.unsafe_count += len(found)
+        self.unsafe += found[: 100 - len(self.unsafe)]
+
+    def raise_missing(self) -> None:
+        if self.missing_count:
+            raise MissingSourceObjects(
+                f"{self.missing_count} fastq object(s) in the catalogue are no longer in S3 "
+                f"(first: {self.missing[0]}); re-import the catalogue, or leave their "
+                "libraries or runs out.",
+                {"objects": self.missing},
+            )
+
+    def raise_unsafe(self) -> None:
+        if self.unsafe_count:
+            raise UnsafeObjectKey(
+                f"{self.unsafe_count} object(s) have keys that cannot be shared safely "
+                "(absolute, '..', empty segments or control characters); rename them or "
+                "exclude their runs.",
+                {"objects": self.unsafe},
+            )
+
+
+def _checked(page: list[ManifestEntry], problems: _Problems) -> list[ManifestEntry]:
+    problems.add_unsafe(
+        [
+            {"sourceUri": entry.source_uri, "reason": reason}
+            for entry in page
+            if (reason := unsafe_reason(entry.relative_path))
+        ]
     )
-    with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        for run_entries in pool.map(_workflow_run_entries, selection.workflow_runs):
-            entries.extend(run_entries)
-    entries = _unique(entries)
-    _refuse_unsafe(entries)
-    return _mark_archived(entries)
+    return _mark_archived(page)
 
 
 def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
@@ -179,25 +243,40 @@ def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
     ]
 
 
-def _confirm_in_s3(entries: list[ManifestEntry]) -> list[ManifestEntry]:
-    """The catalogue's fastq objects as S3 has them now: one listing per folder (in parallel,
-    not one HEAD per object); an object that has gone fails the resolution, naming it, and
-    one replaced since the import is shared with its current size, ETag and storage class,
-    without the catalogue's checksums, which were of the bytes it replaced."""
+def _confirm_in_s3(entries: list[ManifestEntry], problems: _Problems) -> list[ManifestEntry]:
+    """The catalogue's fastq objects as S3 has them now, from listings (in parallel, not one
+    HEAD per object) of only the stretch of each folder that holds them. An object that has
+    gone is a problem to report; one replaced since the import is shared with its current
+    size, ETag and storage class, without the catalogue's checksums, which were of the bytes
+    it replaced."""
+    wanted: dict[str, list[str]] = {}
+    for entry in entries:
+        folder, _name = entry.source_uri.rsplit("/", 1)
+        wanted.setdefault(folder + "/", []).append(entry.source_uri)
+    with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
+        live = {}
+        for found in pool.map(_listed_stretch, wanted.items()):
+            live.update(found)
+    problems.add_missing([e.source_uri for e in entries if e.source_uri not in live])
+    return [_as_live(e, live[e.source_uri]) for e in entries if e.source_uri in live]
+
+
+def _listed_stretch(folder_and_uris: tuple[str, list[str]]) -> dict:
+    """The objects of `uris` found in `folder`, listing from just before the first of them
+    and stopping after the last (S3 lists in key order)."""
     from sharing_project.s3.objects import list_objects
 
-    folders = sorted({entry.source_uri.rsplit("/", 1)[0] + "/" for entry in entries})
-    with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
-        listings = pool.map(lambda folder: list(list_objects(folder)), folders)
-        live = {item.uri: item for listing in listings for item in listing}
-    missing = [entry.source_uri for entry in entries if entry.source_uri not in live]
-    if missing:
-        raise MissingSourceObjects(
-            f"{len(missing)} fastq object(s) in the catalogue are no longer in S3 (first: "
-            f"{missing[0]}); re-import the catalogue, or leave their libraries or runs out.",
-            {"objects": missing[:100]},
-        )
-    return [_as_live(entry, live[entry.source_uri]) for entry in entries]
+    folder, uris = folder_and_uris
+    wanted = set(uris)
+    first, last = min(uris), max(uris)
+    start_after = parse_s3_uri(first).key[:-1]  # a proper prefix sorts before the key
+    found = {}
+    for item in list_objects(folder, start_after=start_after):
+        if item.uri in wanted:
+            found[item.uri] = item
+        if item.uri >= last:
+            break
+    return found
 
 
 def _as_live(entry: ManifestEntry, live) -> ManifestEntry:
@@ -212,13 +291,53 @@ def _as_live(entry: ManifestEntry, live) -> ManifestEntry:
     )
 
 
-def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
+def _listed(runs: QuerySet[WorkflowRun], page_size: int) -> Iterator[list[ManifestEntry]]:
+    """The objects under every run's output prefix, in pages: the prefixes are listed in
+    threads, several at once, each handing its pages over through a short queue, so only a
+    few pages wait in memory however many objects there are."""
+    pages: queue.Queue[list[ManifestEntry]] = queue.Queue(maxsize=2 * _PARALLEL_S3_CALLS)
+    stop = threading.Event()
+
+    def list_run(run: WorkflowRun) -> None:
+        for page in _batched(_workflow_run_entries(run), page_size):
+            while not stop.is_set():
+                try:
+                    pages.put(page, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+
+    with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
+        listings = [pool.submit(list_run, run) for run in runs]
+        try:
+            while True:
+                try:
+                    yield pages.get(timeout=0.2)
+                except queue.Empty:
+                    if all(listing.done() for listing in listings) and pages.empty():
+                        break
+            for listing in listings:
+                listing.result()  # a listing's error is the resolution's
+        finally:
+            stop.set()
+
+
+def _batched(entries: Iterator[ManifestEntry], size: int) -> Iterator[list[ManifestEntry]]:
+    while page := list(islice(entries, size)):
+        yield page
+
+
+def _workflow_run_entries(run: WorkflowRun) -> Iterator[ManifestEntry]:
     from sharing_project.s3.objects import list_objects
 
     prefix = parse_s3_uri(run.output_uri, prefix=True)
     folder = f"secondary-analysis/{run.workflow_name}/{run.portal_run_id}/"
-    return [
-        ManifestEntry(
+    for item in list_objects(run.output_uri):
+        if item.key.endswith("/"):
+            continue  # folder markers are not files
+        yield ManifestEntry(
             kind="secondary",
             source_uri=item.uri,
             relative_path=folder + item.key[len(prefix.key) :],
@@ -228,12 +347,11 @@ def _workflow_run_entries(run: WorkflowRun) -> list[ManifestEntry]:
             portal_run_id=run.portal_run_id,
             workflow_name=run.workflow_name,
         )
-        for item in list_objects(run.output_uri)
-        if not item.key.endswith("/")  # folder markers are not files
-    ]
 
 
-def _unique(entries: list[ManifestEntry]) -> list[ManifestEntry]:
+def unique_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
+    """Each object once (the first seen), sorted by relative path; two objects that would be
+    written to one relative path refuse the share."""
     by_source: dict[str, ManifestEntry] = {}
     for entry in entries:
         by_source.setdefault(entry.source_uri, entry)
@@ -269,20 +387,6 @@ def unsafe_reason(relative_path: str) -> str | None:
     if any(segment in ("", ".") for segment in segments):
         return "has an empty or '.' segment"
     return None
-
-
-def _refuse_unsafe(entries: list[ManifestEntry]) -> None:
-    unsafe = [
-        {"sourceUri": entry.source_uri, "reason": reason}
-        for entry in entries
-        if (reason := unsafe_reason(entry.relative_path))
-    ]
-    if unsafe:
-        raise UnsafeObjectKey(
-            f"{len(unsafe)} object(s) have keys that cannot be shared safely (absolute, '..', "
-            "empty segments or control characters); rename them or exclude their runs.",
-            {"objects": unsafe[:100]},
-        )
 
 
 def _mark_archived(entries: list[ManifestEntry]) -> list[ManifestEntry]:

@@ -263,12 +263,12 @@ def _check_ids_exist(a: dict) -> Errors:
 def _check_selection(a: dict) -> Errors:
     selection = select(a)
     errors: Errors = {}
-    if FASTQ in a["dataTypeList"] and not selection.fastqs:
+    if FASTQ in a["dataTypeList"] and not selection.fastqs.exists():
         errors.setdefault("dataTypeList", []).append(
             "Fastq was asked for, but no fastq matches the selection; check the ids "
             "(and instrumentRunIdList, which intersects with them)."
         )
-    if SECONDARY in a["dataTypeList"] and not selection.workflow_runs:
+    if SECONDARY in a["dataTypeList"] and not selection.workflow_runs.exists():
         errors.setdefault("dataTypeList", []).append(
             "SecondaryAnalysis was asked for, but no successful workflow run matches the "
             "selection; check the ids, secondaryAnalysisWorkflowList and "

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError, FlexibleChecksumError
 from django.conf import settings
 
 from sharing_project.s3.client import client
 from sharing_project.s3.uris import bare_etag, parse_s3_uri
+
+UPLOAD_PART_SIZE = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,24 @@ def put_object(
     )
 
 
+def upload_file(uri: str, path: Path, *, content_type: str, download_name: str, using=None) -> None:
+    """Write a local file as an object, in parts when it is big (boto3's managed transfer), so
+    nothing holds it in memory whole."""
+    target = parse_s3_uri(uri)
+    (using or client()).upload_file(
+        str(path),
+        target.bucket,
+        target.key,
+        ExtraArgs={
+            "ContentType": content_type,
+            "ContentDisposition": f'attachment; filename="{download_name}"',
+        },
+        Config=TransferConfig(
+            multipart_threshold=UPLOAD_PART_SIZE, multipart_chunksize=UPLOAD_PART_SIZE
+        ),
+    )
+
+
 def head_object(uri: str) -> S3Object:
     target = parse_s3_uri(uri)
     response = client().head_object(Bucket=target.bucket, Key=target.key)
@@ -93,11 +115,13 @@ def get_object_bytes(uri: str) -> bytes:
     return client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
 
 
-def list_objects(prefix_uri: str, *, using=None) -> Iterator[S3Object]:
-    """Every object under a prefix, page by page, in key order (`using`: another client)."""
+def list_objects(prefix_uri: str, *, using=None, start_after: str = "") -> Iterator[S3Object]:
+    """Every object under a prefix, page by page, in key order (`using`: another client;
+    `start_after`: only the keys after this one)."""
     target = parse_s3_uri(prefix_uri, prefix=True)
     paginator = (using or client()).get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=target.bucket, Prefix=target.key):
+    extra = {"StartAfter": start_after} if start_after else {}
+    for page in paginator.paginate(Bucket=target.bucket, Prefix=target.key, **extra):
         for item in page.get("Contents", []):
             yield S3Object(
                 target.bucket,
