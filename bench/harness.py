@@ -80,10 +80,11 @@ def emit(lines: list[str], output: Path | None) -> None:
 
 
 @contextlib.contextmanager
-def session(prefix: str) -> Iterator[tuple[Path, str, int]]:
+def session(prefix: str, database_url: str = "") -> Iterator[tuple[Path, str, int]]:
     """A scratch folder; `python -m moto.server` on a free loopback port, in its own session;
-    this process, and the tools it starts, pointed at both. Yields (folder, moto's endpoint,
-    moto's pid), and stops moto however the benchmark ends."""
+    this process, and the tools it starts, pointed at both and at `database_url` (else a fresh
+    SQLite database in the folder). Yields (folder, moto's endpoint, moto's pid), and stops
+    moto however the benchmark ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -106,7 +107,7 @@ def session(prefix: str) -> Iterator[tuple[Path, str, int]]:
                     break
             except OSError:
                 time.sleep(0.2)
-        setup_django(endpoint, scratch)
+        setup_django(endpoint, scratch, database_url)
         yield scratch, endpoint, process.pid
     finally:
         process.terminate()
@@ -118,9 +119,10 @@ def session(prefix: str) -> Iterator[tuple[Path, str, int]]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def setup_django(endpoint: str, scratch: Path) -> None:
-    """Point this process (and what it starts) at moto and a fresh SQLite database in
-    `scratch`, with no setting or AWS profile from the caller's environment; start Django."""
+def setup_django(endpoint: str, scratch: Path, database_url: str = "") -> None:
+    """Point this process (and what it starts) at moto and `database_url` (else a fresh SQLite
+    database in `scratch`), with no setting or AWS profile from the caller's environment;
+    start Django."""
     for name in list(os.environ):
         if name.startswith(CLEARED) or name in CLEARED_NAMES:
             del os.environ[name]
@@ -136,7 +138,7 @@ def setup_django(endpoint: str, scratch: Path) -> None:
             "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "aws-credentials"),
             "DJANGO_SETTINGS_MODULE": "sharing_project.settings",
             "SECRET_KEY": "bench-only",  # a throw-away database; django-q2 signs tasks with it
-            "DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{scratch / 'bench.sqlite3'}",
             "DSM_DATA_DIR": str(scratch / "dsm-data"),
         }
     )

@@ -159,7 +159,7 @@ def resolve_pages(config: dict, page_size: int = PAGE_SIZE) -> Iterator[list[Man
     problems = _Problems()
     fastqs = selection.fastqs.iterator(chunk_size=page_size)
     while rows := list(islice(fastqs, max(page_size // 2, 1))):
-        entries = [entry for fastq in rows for entry in _fastq_entries(fastq)]
+        entries = [entry for fastq in rows for entry in fastq_entries(fastq)]
         page = _confirm_in_s3(entries, problems)
         yield _checked(page, problems)
     problems.raise_missing()
@@ -215,7 +215,7 @@ def _checked(page: list[ManifestEntry], problems: _Problems) -> list[ManifestEnt
     return _mark_archived(page)
 
 
-def _fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
+def fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
     reads = [
         (fastq.r1_uri, fastq.r1_size, fastq.r1_etag, fastq.r1_storage_class),
     ]
@@ -293,31 +293,41 @@ def _as_live(entry: ManifestEntry, live) -> ManifestEntry:
 
 def _listed(runs: QuerySet[WorkflowRun], page_size: int) -> Iterator[list[ManifestEntry]]:
     """The objects under every run's output prefix, in pages: the prefixes are listed in
-    threads, several at once, each handing its pages over through a short queue, so only a
-    few pages wait in memory however many objects there are."""
-    pages: queue.Queue[list[ManifestEntry]] = queue.Queue(maxsize=2 * _PARALLEL_S3_CALLS)
+    threads, several at once, each handing its pages over through a short queue (then a mark
+    that it is done), so only a few pages wait in memory however many objects there are."""
+    runs = list(runs)
+    if not runs:
+        return
+    pages: queue.Queue[list[ManifestEntry] | None] = queue.Queue(maxsize=2 * _PARALLEL_S3_CALLS)
     stop = threading.Event()
 
-    def list_run(run: WorkflowRun) -> None:
-        for page in _batched(_workflow_run_entries(run), page_size):
-            while not stop.is_set():
-                try:
-                    pages.put(page, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+    def hand_over(page: list[ManifestEntry] | None) -> None:
+        while not stop.is_set():
+            try:
+                pages.put(page, timeout=0.2)
                 return
+            except queue.Full:
+                continue
+
+    def list_run(run: WorkflowRun) -> None:
+        try:
+            for page in _batched(_workflow_run_entries(run), page_size):
+                if stop.is_set():
+                    return
+                hand_over(page)
+        finally:
+            hand_over(None)
 
     with ThreadPoolExecutor(max_workers=_PARALLEL_S3_CALLS) as pool:
         listings = [pool.submit(list_run, run) for run in runs]
         try:
-            while True:
-                try:
-                    yield pages.get(timeout=0.2)
-                except queue.Empty:
-                    if all(listing.done() for listing in listings) and pages.empty():
-                        break
+            done = 0
+            while done < len(listings):
+                page = pages.get()
+                if page is None:
+                    done += 1
+                else:
+                    yield page
             for listing in listings:
                 listing.result()  # a listing's error is the resolution's
         finally:

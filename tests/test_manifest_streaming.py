@@ -147,3 +147,28 @@ def test_a_pull_signed_a_page_at_a_time_lists_every_object_once_in_order(
     objects = JobObject.objects.filter(job_id=job["id"]).order_by("position")
     assert paths == list(objects.values_list("relative_path", flat=True))
     assert len(paths) == job["progress"]["objectsTotal"] > pull_job.PROGRESS_BATCH
+
+
+def test_a_listing_that_fails_fails_the_resolution(demo):
+    from botocore.exceptions import ClientError
+
+    run = WorkflowRun.objects.filter(workflow_name="sash").first()
+    WorkflowRun.objects.filter(pk=run.pk).update(output_uri="s3://no-such-bucket/out/")
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        list(
+            resolve_pages(
+                config(portalRunIdList=[run.portal_run_id], dataTypeList=["SecondaryAnalysis"])
+            )
+        )
+
+
+@pytest.mark.timeout(30)
+def test_a_resolution_left_after_its_first_page_stops_its_listings(demo):
+    runs = list(
+        WorkflowRun.objects.filter(status="SUCCEEDED").values_list("portal_run_id", flat=True)
+    )
+    pages = resolve_pages(
+        config(portalRunIdList=runs, dataTypeList=["SecondaryAnalysis"]), page_size=1
+    )
+    assert len(next(pages)) == 1
+    pages.close()  # returns once every listing thread has stopped

@@ -1,0 +1,440 @@
+"""`python -m bench.scale`: what a share costs as it grows (issue 12), on PostgreSQL.
+
+Steps: start moto; create a fresh PostgreSQL database (dropped at the end); seed the catalogue
+(`seed_scale`: 10,000 libraries, 40,000 fastq rows, 5,000 workflow runs). Then for each size N:
+write a workflow run of N objects (`seed_scale --objects N`); list its prefix alone; then, each
+with a fresh `manage.py qcluster` of 2 workers whose processes are sampled for resident memory
+every 100 ms: a push's dry run, the push's launch through the API (timed in this process), the
+push, the same copy by s5cmd, and a pull. With --two-clusters, the push once more with two
+clusters. Then the catalogue alone: the selection of 1,000 and of 10,000 libraries, its time
+and its query count. Prints Markdown tables on stdout (progress on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import os
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from bench import harness
+from bench.harness import progress, table
+
+SIZES = "10000,100000,300000"
+QUICK_SIZES = "2000,10000"
+DEST_BUCKET = "dsm-scale-dest"
+JOB_TIMEOUT = 3600.0
+ADMIN_DATABASE = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclasses.dataclass
+class Phase:
+    """One measured step at one size."""
+
+    seconds: float
+    worker_mib: float = 0.0  # the largest resident memory of one process of the cluster
+    cluster_mib: float = 0.0  # the largest resident memory of the cluster's processes together
+
+
+@dataclasses.dataclass
+class Size:
+    objects: int
+    listing: float = 0.0
+    phases: dict[str, Phase] = dataclasses.field(default_factory=dict)
+    launch_ms: float = 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sizes = [int(n) for n in args.sizes.split(",")]
+    tools = harness.Tools.find(args.tools_venv)
+    load = os.getloadavg()
+    with (
+        fresh_database(args.database) as url,
+        harness.session("dsm-bench-scale-", url) as (
+            scratch,
+            endpoint,
+            _server_pid,
+        ),
+    ):
+        logging.getLogger("django-q").setLevel(logging.WARNING)
+        from django.core.management import call_command
+
+        from sharing_project.s3.objects import ensure_bucket
+
+        call_command("migrate", verbosity=0, interactive=False)
+        ensure_bucket(DEST_BUCKET)
+        progress("Seeding the catalogue.")
+        call_command("seed_scale", verbosity=0)
+        user, token = operator()
+        results = [
+            measure(Bench(scratch, endpoint, tools, user, token, args.two_clusters), n)
+            for n in sizes
+        ]
+        catalogue = catalogue_rows()
+        about = {
+            "Service": f"{harness.git_version('jobs', 'shares', 'sharing_project', 'catalogue')}; "
+            "PostgreSQL, django-q2's ORM broker, a fresh `manage.py qcluster` of 2 workers per "
+            "step; memory sampled every 100 ms from /proc",
+            "Tools": tools.versions(),
+            "Data": "one workflow run of N objects of a few bytes each (seed_scale --objects N), "
+            "nested folders, one object in 20 with an awkward name",
+        }
+    harness.emit(
+        [
+            "## Scale",
+            "",
+            *harness.facts(load, about),
+            *size_tables(results),
+            "### The catalogue alone (no S3)",
+            "",
+            *table(["libraries", "fastq rows", "workflow runs", "s", "queries"], catalogue),
+        ],
+        args.output,
+    )
+    return 0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--sizes", default=SIZES, help="objects in the shared run, per size")
+    parser.add_argument("--quick", action="store_true", help=f"--sizes {QUICK_SIZES}")
+    parser.add_argument(
+        "--million", action="store_true", help="add 1,000,000 objects (moto lists it slowly)"
+    )
+    parser.add_argument(
+        "--two-clusters", action="store_true", help="also push with two clusters at each size"
+    )
+    parser.add_argument("--database", default=ADMIN_DATABASE, help="where to create the database")
+    parser.add_argument("--tools-venv", type=Path, default=harness.ROOT / ".venv-bench")
+    parser.add_argument("--output", type=Path, help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes = QUICK_SIZES
+    if args.million:
+        args.sizes += ",1000000"
+    return args
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new PostgreSQL database beside `admin_url`'s, dropped afterwards."""
+    import psycopg
+
+    name = f"dsm_bench_scale_{os.getpid()}"
+    with psycopg.connect(admin_url.replace("postgres://", "postgresql://"), autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(
+            admin_url.replace("postgres://", "postgresql://"), autocommit=True
+        ) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def operator() -> tuple[object, str]:
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from sharing_project.roles import OPERATORS, ensure_groups
+
+    user = get_user_model().objects.create_user("bench-operator", is_staff=True)
+    user.groups.add(ensure_groups()[OPERATORS])
+    return user, Token.objects.create(user=user).key
+
+
+# --- one size -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Bench:
+    scratch: Path
+    endpoint: str
+    tools: harness.Tools
+    user: object
+    token: str
+    two_clusters: bool
+
+    @contextlib.contextmanager
+    def clusters(self, count: int = 1) -> Iterator[list[subprocess.Popen]]:
+        from tests.support.cluster import start_cluster, stop
+
+        started = [
+            start_cluster(self.endpoint, self.scratch / f"cluster-{i}.log", Q_CLUSTER_WORKERS="2")
+            for i in range(count)
+        ]
+        try:
+            yield started
+        finally:
+            for cluster in started:
+                stop(cluster)
+
+
+def measure(bench: Bench, objects: int) -> Size:
+    from django.core.management import call_command
+
+    from catalogue.scale import big_run_id, big_run_prefix
+
+    progress(f"{objects} objects: writing them.")
+    call_command("seed_scale", objects=objects, verbosity=0)
+    size = Size(objects)
+    size.listing = listing_seconds(big_run_prefix("dsm-scale", objects))
+    progress(f"  listing alone {size.listing:.1f} s")
+    run_id = big_run_id(objects)
+    destination = f"s3://{DEST_BUCKET}/push-{objects}-{uuid.uuid4().hex[:8]}/"
+    push = config(run_id, "push", destination)
+    size.phases["dry run"] = run_job(bench, lambda: launch(push, dryrun=True, user=bench.user))
+    latency: dict[str, float] = {}
+
+    def launch_push() -> object:
+        job, latency["push"] = api_launch(bench, push)
+        return job
+
+    size.phases["push"] = run_job(bench, launch_push)
+    size.launch_ms = latency["push"] * 1000
+    size.phases["s5cmd cp"] = Phase(s5cmd_seconds(bench, big_run_prefix("dsm-scale", objects)))
+    size.phases["pull"] = run_job(
+        bench, lambda: launch(config(run_id, "pull"), dryrun=False, user=bench.user)
+    )
+    if bench.two_clusters:
+        again = config(
+            run_id, "push", f"s3://{DEST_BUCKET}/push2-{objects}-{uuid.uuid4().hex[:8]}/"
+        )
+        run_job(bench, lambda: launch(again, dryrun=True, user=bench.user))
+        size.phases["push, 2 clusters"] = run_job(
+            bench, lambda: launch(again, dryrun=False, user=bench.user), clusters=2
+        )
+    for name, phase in size.phases.items():
+        progress(f"  {name}: {phase.seconds:.1f} s, {phase.worker_mib:.0f} MiB per worker")
+    return size
+
+
+def config(run_id: str, share_type: str, destination: str = "") -> dict:
+    from shares.validation import LaunchSerializer
+
+    payload = {
+        "portalRunIdList": [run_id],
+        "dataTypeList": ["SecondaryAnalysis"],
+        "shareType": share_type,
+    }
+    if destination:
+        payload["shareDestination"] = destination
+    serializer = LaunchSerializer(data=payload)
+    serializer.is_valid(raise_exception=True)
+    return serializer.normalised_config
+
+
+def launch(config_: dict, *, dryrun: bool, user) -> object:
+    from jobs.services import launch_job
+
+    return launch_job(config_, dryrun=dryrun, user=user)
+
+
+def api_launch(bench: Bench, config_: dict) -> tuple[object, float]:
+    """POST /api/v1/jobs as an operator's automation would (token, JSON), in this process:
+    returns the job and how long the request took."""
+    from rest_framework.test import APIClient
+
+    from jobs.models import Job
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {bench.token}")
+    body = {
+        "portalRunIdList": config_["portalRunIdList"],
+        "dataTypeList": config_["dataTypeList"],
+        "shareType": "push",
+        "shareDestination": config_["shareDestination"],
+    }
+    started = time.perf_counter()
+    response = client.post("/api/v1/jobs", body, format="json")
+    seconds = time.perf_counter() - started
+    if response.status_code != 202:
+        raise RuntimeError(f"launch refused: {response.status_code} {response.content!r}")
+    return Job.objects.get(pk=response.json()["id"]), seconds
+
+
+def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Phase:
+    """Start fresh clusters, launch a job with `start`, wait for it to succeed; its wall time
+    from launch to the end, and the clusters' memory meanwhile."""
+    with bench.clusters(clusters) as started:
+        watch = MemoryWatch([cluster.pid for cluster in started])
+        watch.start()
+        began = time.perf_counter()
+        job = start()
+        wait_for(bench, job)
+        seconds = time.perf_counter() - began
+        worker, together = watch.finish()
+    return Phase(seconds, worker, together)
+
+
+def wait_for(bench: Bench, job) -> None:
+    from jobs.models import TERMINAL_STATUSES, Job
+
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while (status := Job.objects.values_list("status", flat=True).get(pk=job.pk)) not in (
+        TERMINAL_STATUSES
+    ) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if status != "SUCCEEDED":
+        job.refresh_from_db()
+        logs = "".join(p.read_text()[-3000:] for p in bench.scratch.glob("cluster-*.log"))
+        raise RuntimeError(f"job {job.pk} is {status}: {job.error_message}\n{logs}")
+
+
+def listing_seconds(prefix_uri: str) -> float:
+    from sharing_project.s3.objects import list_objects
+
+    started = time.perf_counter()
+    count = sum(1 for _ in list_objects(prefix_uri))
+    seconds = time.perf_counter() - started
+    progress(f"  listed {count} objects")
+    return seconds
+
+
+def s5cmd_seconds(bench: Bench, prefix_uri: str) -> float:
+    destination = f"s3://{DEST_BUCKET}/s5cmd-{uuid.uuid4().hex[:8]}/"
+    started = time.perf_counter()
+    harness.run_command(bench.tools.s5cmd_cp(bench.endpoint, prefix_uri, destination), "s5cmd")
+    return time.perf_counter() - started
+
+
+class MemoryWatch(threading.Thread):
+    """The resident memory of every process in the given sessions (a cluster and its workers),
+    sampled every 100 ms: the largest of one process, the largest of all together."""
+
+    def __init__(self, sessions: list[int]):
+        super().__init__(daemon=True)
+        self.sessions = set(sessions)
+        self.stop = threading.Event()
+        self.worker = self.together = 0
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.stop.wait(0.1):
+            sizes = list(self.sample())
+            self.worker = max([self.worker, *sizes])
+            self.together = max(self.together, sum(sizes))
+
+    def sample(self) -> Iterator[int]:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                if int(stat[3]) in self.sessions:
+                    yield int(Path(entry.path, "statm").read_text().split()[1]) * self.page
+            except (OSError, IndexError):
+                continue  # it exited meanwhile
+
+    def finish(self) -> tuple[float, float]:
+        self.stop.set()
+        self.join()
+        return self.worker / 2**20, self.together / 2**20
+
+
+# --- the catalogue alone --------------------------------------------------------------------
+
+
+def catalogue_rows() -> list[list[object]]:
+    """The selection of one project's libraries and of all ten projects', with both data types,
+    read as resolution reads it (every fastq row turned into its objects), without S3."""
+    from catalogue.models import Project
+
+    projects = list(Project.objects.filter(project_id__startswith="SCALE-").order_by("project_id"))
+    return [selection_row([p.project_id for p in chosen]) for chosen in (projects[:1], projects)]
+
+
+def selection_row(project_ids: list[str]) -> list[object]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalogue.models import Library
+    from shares.resolve import fastq_entries, select
+
+    config_ = {"projectIdList": project_ids, "dataTypeList": ["Fastq", "SecondaryAnalysis"]}
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        selection = select(config_)
+        fastqs = sum(1 for f in selection.fastqs.iterator(chunk_size=2000) if fastq_entries(f))
+        runs = sum(1 for _ in selection.workflow_runs.iterator(chunk_size=2000))
+        seconds = time.perf_counter() - started
+    libraries = Library.objects.filter(projects__project_id__in=project_ids).distinct().count()
+    return [libraries, fastqs, runs, f"{seconds:.2f}", len(queries)]
+
+
+# --- the tables -----------------------------------------------------------------------------
+
+
+def size_tables(results: list[Size]) -> list[str]:
+    steps = list(results[0].phases)
+    times = [
+        [
+            f"{r.objects:,}",
+            f"{r.listing:.1f}",
+            *(f"{r.phases[s].seconds:.1f}" for s in steps),
+            f"{r.phases['dry run'].seconds / r.listing:.2f}",
+            f"{r.phases['s5cmd cp'].seconds / r.phases['push'].seconds:.2f}",
+            f"{r.launch_ms:.0f}",
+        ]
+        for r in results
+    ]
+    workers = [s for s in steps if s != "s5cmd cp"]
+    memory = [
+        [
+            f"{r.objects:,}",
+            *(f"{r.phases[s].worker_mib:.0f}" for s in workers),
+            f"{max(p.cluster_mib for p in r.phases.values()):.0f}",
+        ]
+        for r in results
+    ]
+    throughput = [
+        [
+            f"{r.objects:,}",
+            *(
+                f"{r.objects / r.phases[s].seconds:.0f}"
+                for s in steps
+                if "push" in s or "s5cmd" in s
+            ),
+        ]
+        for r in results
+    ]
+    return [
+        "### Time (seconds)",
+        "",
+        *table(
+            [
+                "objects",
+                "listing alone",
+                *steps,
+                "dry run / listing",
+                "push speed / s5cmd's",
+                "launch ms",
+            ],
+            times,
+        ),
+        "### Peak resident memory (MiB)",
+        "",
+        *table(
+            [
+                "objects",
+                *(f"{s}: one worker" for s in workers),
+                "a cluster, all processes",
+            ],
+            memory,
+        ),
+        "### Push throughput (objects per second)",
+        "",
+        *table(["objects", *(s for s in steps if "push" in s or "s5cmd" in s)], throughput),
+    ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
