@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test test-fast lint format worker setup tools clean bench bench-push
+.PHONY: run test test-fast lint format worker setup tools clean bench bench-push bench-scale
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -72,6 +72,12 @@ bench: setup $(BENCH_STAMP)
 # The push through the real job path (a worker cluster, SQLite) against s5cmd and aws.
 bench-push: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.push $(BENCH_ARGS)
+
+# What a share costs as it grows (issue 12): dry run, push, pull and s5cmd at 10,000, 100,000
+# and 300,000 objects on PostgreSQL, with each cluster's memory (about an hour);
+# BENCH_ARGS=--quick for 2,000 and 10,000, BENCH_ARGS=--million to add 1,000,000.
+bench-scale: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.scale $(BENCH_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

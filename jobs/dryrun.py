@@ -59,13 +59,16 @@ def preview_destination(job: Job) -> tuple[bool | None, str]:
         job.log(f"{note} A push would fail; fix the destination or its permissions.", "WARNING")
         return False, note
     existing = S3Target(parse_destination(job.destination)).existing()
-    objects = JobObject.objects.filter(job=job)
-    identical = identical_at_destination(objects, existing, etags_comparable=True)
-    different = [
-        pk
-        for pk, uri in objects.values_list("pk", "destination_uri")
-        if uri in existing and pk not in identical
-    ]
+    identical: set[int] = set()
+    different: list[int] = []
+    if existing:  # a fresh destination (the usual case) asks nothing of the objects
+        objects = JobObject.objects.filter(job=job)
+        identical = identical_at_destination(objects, existing, etags_comparable=True)
+        different = [
+            pk
+            for pk, uri in objects.values_list("pk", "destination_uri").iterator(chunk_size=2000)
+            if uri in existing and pk not in identical
+        ]
     for state, pks in (
         (AtDestination.IDENTICAL, sorted(identical)),
         (AtDestination.DIFFERENT, different),
