@@ -3,7 +3,9 @@ the temporary credentials ICAv2 hands out. Both offer the same few operations to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 
@@ -14,7 +16,7 @@ from sharing_project.s3 import presign
 from sharing_project.s3.checksums import Digests, hash_object
 from sharing_project.s3.client import client_for_credentials
 from sharing_project.s3.copy import Copied, CopyOptions, copy_object
-from sharing_project.s3.objects import delete_object, list_objects, put_object
+from sharing_project.s3.objects import delete_object, list_objects, put_object, upload_file
 from sharing_project.s3.stream import stream_copy
 
 
@@ -26,13 +28,24 @@ class S3Target:
     def __init__(self, destination: Destination):
         self.prefix = str(destination)
 
+    def listed(self) -> Iterator[tuple[str, int, str]]:
+        """(destination URI, size, ETag) of everything already there, in key order (which
+        is relative-path order): one listing, page by page."""
+        return ((o.uri, o.size, o.etag) for o in list_objects(self.prefix))
+
     def existing(self) -> dict[str, tuple[int, str]]:
         """Destination URI -> (size, ETag) of everything already there: one listing."""
-        return {o.uri: (o.size, o.etag) for o in list_objects(self.prefix)}
+        return {uri: (size, etag) for uri, size, etag in self.listed()}
 
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
         uri = self.prefix + relative_path
         put_object(uri, body, content_type=content_type)
+        return uri
+
+    def upload(self, relative_path: str, path: Path, content_type: str) -> str:
+        """Write a local file (in parts when big) at `relative_path`; return its URI."""
+        uri = self.prefix + relative_path
+        upload_file(uri, path, content_type=content_type)
         return uri
 
     def delete(self, uri: str) -> None:
@@ -76,17 +89,30 @@ class Icav2Target:
     def _s3_uri(self, relative_path: str) -> str:
         return self.credentials.s3_prefix + relative_path
 
-    def existing(self) -> dict[str, tuple[int, str]]:
+    def listed(self) -> Iterator[tuple[str, int, str]]:
         prefix = self.credentials.s3_prefix
-        return {
-            self.destination + o.uri[len(prefix) :]: (o.size, o.etag)
+        return (
+            (self.destination + o.uri[len(prefix) :], o.size, o.etag)
             for o in list_objects(prefix, using=self.client)
-        }
+        )
+
+    def existing(self) -> dict[str, tuple[int, str]]:
+        return {uri: (size, etag) for uri, size, etag in self.listed()}
 
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
         put_object(
             self._s3_uri(relative_path),
             body,
+            content_type=content_type,
+            using=self.client,
+            extra=self.credentials.upload_extra_args(),
+        )
+        return self.destination + relative_path
+
+    def upload(self, relative_path: str, path: Path, content_type: str) -> str:
+        upload_file(
+            self._s3_uri(relative_path),
+            path,
             content_type=content_type,
             using=self.client,
             extra=self.credentials.upload_extra_args(),

@@ -80,18 +80,26 @@ def put_object(
     )
 
 
-def upload_file(uri: str, path: Path, *, content_type: str, download_name: str, using=None) -> None:
+def upload_file(
+    uri: str,
+    path: Path,
+    *,
+    content_type: str,
+    download_name: str | None = None,
+    using=None,
+    extra: dict | None = None,
+) -> None:
     """Write a local file as an object, in parts when it is big (boto3's managed transfer), so
-    nothing holds it in memory whole."""
+    nothing holds it in memory whole; `download_name` names the file a browser saves."""
     target = parse_s3_uri(uri)
+    arguments = {"ContentType": content_type, **(extra or {})}
+    if download_name:
+        arguments["ContentDisposition"] = f'attachment; filename="{download_name}"'
     (using or client()).upload_file(
         str(path),
         target.bucket,
         target.key,
-        ExtraArgs={
-            "ContentType": content_type,
-            "ContentDisposition": f'attachment; filename="{download_name}"',
-        },
+        ExtraArgs=arguments,
         Config=TransferConfig(
             multipart_threshold=UPLOAD_PART_SIZE, multipart_chunksize=UPLOAD_PART_SIZE
         ),
