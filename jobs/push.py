@@ -20,11 +20,13 @@ schedule) then queues the job's PENDING objects again.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, Sum
@@ -34,10 +36,10 @@ from django_q.tasks import async_task
 
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
-from jobs.manifest import manifest_entries
+from jobs.manifest import manifest_entries, pages_by_position
 from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
-from jobs.script import ScriptEntry, render_checksum_files
+from jobs.script import ChecksumLists, ScriptEntry
 from jobs.targets import Icav2Target, S3Target, target_for
 from jobs.verify import prove
 from sharing_project.errors import CopyFailed, DestinationNotWritable
@@ -57,6 +59,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.5
 OBJECT_ATTEMPTS = 3
+VERIFY_PAGE = 2000  # objects read at a time to verify them and list their checksums
 DONE = (JobObject.Status.COPIED, JobObject.Status.SKIPPED, JobObject.Status.FAILED)
 
 
@@ -146,6 +149,8 @@ def skip_identical(
     made now), not one HEAD per object."""
     if existing is None:
         existing = target.existing()
+    if not existing:
+        return 0  # a fresh destination: nothing to compare
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
     identical = sorted(identical_at_destination(pending, existing, target.etags_comparable))
     for start in range(0, len(identical), 1000):
@@ -165,7 +170,9 @@ def identical_at_destination(
     another ETag has other bytes, or bytes this service cannot vouch for: it is copied."""
     same_size = [
         (pk, uri, etag)
-        for pk, uri, size, etag in objects.values_list("pk", "destination_uri", "size", "etag")
+        for pk, uri, size, etag in objects.values_list(
+            "pk", "destination_uri", "size", "etag"
+        ).iterator(chunk_size=2000)
         if uri in existing and existing[uri][0] == size
     ]
 
@@ -382,14 +389,12 @@ def finalize(job: Job) -> str | None:
         save_progress(job)
         return None  # the runner ends it ABORTED; what was copied is recorded
     target = target_for(job.destination)
-    # The verification listing and the link signer (S3 work, no database) are made in
-    # threads while this one reads the lims.csv rows; lims.csv is written once the copies
-    # are verified.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        listing = pool.submit(target.existing)
+    # The link signer (S3 work, no database) is made in a thread while this one reads the
+    # lims.csv rows and verifies the copies; lims.csv is written once they are verified.
+    with ThreadPoolExecutor(max_workers=1) as pool:
         signer = pool.submit(target.presigner)
         lims_csv = render_lims_csv(lims_rows(job)).encode()
-        verify(job, target, listing.result())
+        verify(job, target)
         failed = list(
             JobObject.objects.filter(job=job, status=JobObject.Status.FAILED).values(
                 "relative_path", "error"
@@ -410,45 +415,43 @@ def finalize(job: Job) -> str | None:
 def write_checksum_lists(job: Job, target: Target) -> None:
     """checksums.md5 and checksums.sha256 at the destination root, beside lims.csv, with a
     line for every object there (copied or skipped) whose MD5 or SHA-256 is known: the
-    collaborator runs `md5sum -c checksums.md5` from the root."""
+    collaborator runs `md5sum -c checksums.md5` from the root. Written a page of objects at a
+    time to local files, uploaded in parts when big."""
     shared = JobObject.objects.filter(
         job=job, status__in=(JobObject.Status.COPIED, JobObject.Status.SKIPPED)
-    ).order_by("position")
-    entries = [
-        ScriptEntry(path, "", size, md5=md5, sha256=sha256)
-        for path, size, md5, sha256 in shared.values_list("relative_path", "size", "md5", "sha256")
-    ]
-    written = [
-        target.put(name, text.encode(), "text/plain")
-        for name, text in render_checksum_files(entries).items()
-    ]
+    )
+    with tempfile.TemporaryDirectory(prefix="dsm-push-") as folder:
+        with ChecksumLists(Path(folder)) as lists:
+            for page in pages_by_position(shared, VERIFY_PAGE):
+                lists.add(
+                    ScriptEntry(o.relative_path, "", o.size, md5=o.md5, sha256=o.sha256)
+                    for o in page
+                )
+        written = [
+            target.upload(name, path, "text/plain") for name, path in lists.written().items()
+        ]
     if written:
         job.log(f"Wrote {', '.join(written)}.")
 
 
-def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None) -> None:
-    """Compare every copied object with one listing of the destination (`existing`, else made
-    now): size always, ETag where both are single-part MD5s (a copy in parts has an ETag of
-    its own)."""
-    if existing is None:
-        existing = target.existing()
-    for item in JobObject.objects.filter(job=job, status=JobObject.Status.COPIED).iterator():
-        found = existing.get(item.destination_uri)
-        problem = ""
-        if found is None:
-            problem = "not found at the destination after the copy"
-        elif found[0] != item.size:
-            problem = f"size {found[0]} at the destination, {item.size} at the source"
-        elif (
-            target.etags_comparable
-            and single_part_etags(item.etag, found[1])
-            and found[1] != item.etag
-        ):
-            problem = f"ETag {found[1]} at the destination, {item.etag} at the source"
-        if problem:
-            JobObject.objects.filter(pk=item.pk).update(
-                status=JobObject.Status.FAILED, error=problem
-            )
+def verify(job: Job, target: Target) -> None:
+    """Compare every copied object with one listing of the destination, walked beside the
+    objects in the same order (key order is relative-path order), so neither is held whole:
+    size always, ETag where both are single-part MD5s (a copy in parts has an ETag of its
+    own)."""
+    listing = target.listed()
+    here = next(listing, None)
+    copied = JobObject.objects.filter(job=job, status=JobObject.Status.COPIED)
+    for page in pages_by_position(copied, VERIFY_PAGE):
+        for item in page:
+            while here is not None and here[0] < item.destination_uri:
+                here = next(listing, None)
+            found = here[1:] if here is not None and here[0] == item.destination_uri else None
+            problem = _copy_problem(item, found, target)
+            if problem:
+                JobObject.objects.filter(pk=item.pk).update(
+                    status=JobObject.Status.FAILED, error=problem
+                )
     save_progress(job)
     proofs = (
         JobObject.objects.filter(job=job, status=JobObject.Status.COPIED)
@@ -458,6 +461,18 @@ def verify(job: Job, target: Target, existing: dict[str, tuple[int, str]] | None
     )
     proven = ", ".join(f"{n} by {verified_by or 'size'}" for verified_by, n in proofs)
     job.log(f"Verified the copies against the destination ({proven or 'none copied'}).")
+
+
+def _copy_problem(item: JobObject, found: tuple[int, str] | None, target: Target) -> str:
+    """What is wrong with a copy, as the destination's listing shows it, or ""."""
+    if found is None:
+        return "not found at the destination after the copy"
+    size, etag = found
+    if size != item.size:
+        return f"size {size} at the destination, {item.size} at the source"
+    if target.etags_comparable and single_part_etags(item.etag, etag) and etag != item.etag:
+        return f"ETag {etag} at the destination, {item.etag} at the source"
+    return ""
 
 
 def write_lims_csv(
