@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test test-fast lint format worker setup tools clean bench bench-push
+.PHONY: run test test-fast lint format worker setup tools clean bench bench-push bench-load
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -72,6 +72,11 @@ bench: setup $(BENCH_STAMP)
 # The push through the real job path (a worker cluster, SQLite) against s5cmd and aws.
 bench-push: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.push $(BENCH_ARGS)
+
+# The API and the admin under load (locust) on a job of a million objects, on PostgreSQL:
+# BENCH_ARGS="--objects 100000 --duration 10s" for a small run, --help for every option.
+bench-load: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
