@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
 
-.PHONY: run test test-fast lint format worker setup tools clean bench bench-push bench-scale
+.PHONY: run test test-fast lint format worker setup tools clean bench bench-push bench-scale \
+	bench-load
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -78,6 +79,11 @@ bench-push: setup $(BENCH_STAMP)
 # BENCH_ARGS=--quick for 2,000 and 10,000, BENCH_ARGS=--million to add 1,000,000.
 bench-scale: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.scale $(BENCH_ARGS)
+
+# The API and the admin under load (locust) on a job of a million objects, on PostgreSQL:
+# BENCH_ARGS="--objects 100000 --duration 10s" for a small run, --help for every option.
+bench-load: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -20,11 +20,13 @@ from jobs.serializers import (
     RefusalSerializer,
     SharedFastqSerializer,
     SharedPortalRunSerializer,
+    keyset_page,
     paginated,
 )
 from jobs.services import abort_job, launch_job, request_new_links, rerun_job
 from shares.validation import LaunchSerializer
 from sharing_project.errors import LaunchRefused
+from sharing_project.pagination import KeysetPagination, KnownCount
 
 # The job's own listings are paginated by hand (_page), so the schema is told of the parameters.
 PAGE_PARAMETERS = [
@@ -101,20 +103,29 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         headers = {"Location": body.data["url"]} if new_job else {}
         return Response(body.data, status.HTTP_202_ACCEPTED, headers=headers)
 
+    # Both list groups in the order of an index, and take their count from the job once it has
+    # finished (Job.object_summary): a page reads its own groups' rows, not the whole job's.
     @extend_schema(responses=paginated(SharedFastqSerializer), parameters=PAGE_PARAMETERS)
     @action(detail=True, methods=["get"])
     def fastqs(self, request: Request, pk=None) -> Response:
-        return self._page(self._objects().fastq_groups(), SharedFastqSerializer)
+        job = self.get_object()
+        rows = job.job_objects.all().fastq_groups()
+        return self._page(
+            KnownCount(rows, _summary(job, "shared_fastq_rows")), SharedFastqSerializer
+        )
 
     @extend_schema(responses=paginated(SharedPortalRunSerializer), parameters=PAGE_PARAMETERS)
     @action(detail=True, methods=["get"], url_path="portal-run-ids")
     def portal_run_ids(self, request: Request, pk=None) -> Response:
-        return self._page(self._objects().portal_run_groups(), SharedPortalRunSerializer)
+        job = self.get_object()
+        rows = job.job_objects.all().portal_run_groups()
+        count = _summary(job, "shared_portal_runs")
+        return self._page(KnownCount(rows, count), SharedPortalRunSerializer)
 
     @extend_schema(
-        responses=paginated(JobObjectSerializer),
+        responses=keyset_page(JobObjectSerializer),
         parameters=[
-            *PAGE_PARAMETERS,
+            *KeysetPagination.schema_parameters(),
             *(
                 OpenApiParameter(name, description=f"only objects with this {name}")
                 for name in JobObjectFilter.base_filters
@@ -123,14 +134,23 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     )
     @action(detail=True, methods=["get"])
     def objects(self, request: Request, pk=None) -> Response:
-        chosen = JobObjectFilter(request.query_params, queryset=self._objects())
+        """The job's objects in manifest order, a page at a time by position (`next`): as
+        cheap at the millionth object as at the first."""
+        job = self.get_object()
+        chosen = JobObjectFilter(request.query_params, queryset=JobObject.objects.filter(job=job))
         if not chosen.is_valid():
             raise ValidationError(chosen.errors)
-        return self._page(chosen.qs.order_by("position"), JobObjectSerializer)
-
-    def _objects(self):
-        return JobObject.objects.filter(job=self.get_object())
+        pages = KeysetPagination()
+        rows = pages.paginate_queryset(chosen.qs, request, view=self)
+        page = pages.get_paginated_response(JobObjectSerializer(rows, many=True).data)
+        return Response({"objectsTotal": job.objects_total, **page.data})
 
     def _page(self, rows, serializer_class) -> Response:
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def _summary(job: Job, name: str) -> int | None:
+    """One of the totals counted when the job finished; None while it runs."""
+    summary = job.object_summary()
+    return None if summary is None else summary[name]

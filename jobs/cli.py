@@ -170,12 +170,13 @@ def object_items(job: Job) -> list[dict[str, Any]]:
 
 def shared_counts(job: Job) -> dict[str, Any]:
     """How many fastq list rows, portal runs and objects the job shares, objects by status."""
-    totals = JobObject.objects.filter(job=job).totals()
+    # Kept on the job once it has finished; counted here while it runs.
+    totals = job.object_summary() or JobObject.objects.filter(job=job).totals()
     return {
         "fastqRows": totals["fastq_rows"],
         "portalRuns": totals["portal_runs"],
         "objects": totals["count"],
-        "byStatus": totals["by_status"],
+        "byStatus": dict(sorted(totals["by_status"].items())),
     }
 
 

@@ -122,6 +122,9 @@ class Job(models.Model):
     # whose lease has run out (its worker died). finalizing is set once, by whoever finishes.
     lease_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     finalizing = models.BooleanField(default=False)
+    # What its objects add up to (JobObjectQuerySet.totals()), counted once it has finished:
+    # see object_summary().
+    summary = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -191,11 +194,28 @@ class Job(models.Model):
     def blocked_by_archived_objects(self) -> bool:
         """A dry run listing archived objects that are not restored: sharing them fails unless
         the share asks for their restore (defrostArchivedFastqs)."""
-        return (
-            self.dryrun
-            and not self.config.get("defrostArchivedFastqs")
-            and self.job_objects.filter(archived=True).exists()
-        )
+        if not self.dryrun or self.config.get("defrostArchivedFastqs"):
+            return False
+        summary = self.object_summary()
+        if summary is not None:
+            return summary["archived_count"] > 0
+        return self.job_objects.filter(archived=True).exists()
+
+    def object_summary(self) -> dict | None:
+        """Its objects' totals (JobObjectQuerySet.totals()), counted once the job has finished
+        and kept on the job, so that the admin and the API read them instead of counting a big
+        job's objects at every request. None while the job runs: its progress (saved in
+        batches) says how far it is. Counted again if work was recorded after the job ended
+        (objects_done moved on: a copy in flight when an abort ended a push)."""
+        if not self.is_finished:
+            return None
+        summary = self.summary
+        if summary is None or summary.get("objects_done") != self.objects_done:
+            totals = self.job_objects.all().totals()
+            summary = {**totals, "objects_done": self.objects_done}
+            Job.objects.filter(pk=self.pk).update(summary=summary)
+            self.summary = summary
+        return summary
 
     def vouching_dry_run(self):
         """This dry run's record, if it may still vouch for a push of its configuration."""
@@ -273,19 +293,19 @@ class JobObjectQuerySet(models.QuerySet):
         behind a presigned link, or, for a dry run, listed to be shared."""
         return self.filter(status__in=JobObject.SHARED_STATUSES)
 
+    # The groups are listed in the order of an index (jobobject_fastq_rows, _portal_runs), and
+    # grouped in that order, so that a page of them reads only its own rows.
     def fastq_groups(self) -> models.QuerySet:
         """One row per library, instrument run and lane that the job shared: its objects and
         bytes, and how many of them it shared."""
-        return self._groups(
-            JobObject.Kind.FASTQ, ("library_id", "instrument_run_id", "lane")
-        ).order_by("instrument_run_id", "lane", "library_id")
+        fields = ("instrument_run_id", "lane", "library_id")
+        return self._groups(JobObject.Kind.FASTQ, fields).order_by(*fields)
 
     def portal_run_groups(self) -> models.QuerySet:
         """One row per portal run that the job shared: its workflow, objects and bytes, and
         how many of them it shared."""
-        return self._groups(JobObject.Kind.SECONDARY, ("portal_run_id", "workflow_name")).order_by(
-            "portal_run_id"
-        )
+        fields = ("portal_run_id", "workflow_name")
+        return self._groups(JobObject.Kind.SECONDARY, fields).order_by(*fields)
 
     def _groups(self, kind: str, fields: tuple[str, ...]) -> models.QuerySet:
         shared = models.Q(status__in=JobObject.SHARED_STATUSES)
@@ -325,6 +345,20 @@ class JobObjectQuerySet(models.QuerySet):
         )
         runs = self.filter(kind=JobObject.Kind.SECONDARY)
         totals["portal_runs"] = runs.values("portal_run_id").distinct().count()
+        # What fastq_groups() and portal_run_groups() list: the rows with something shared.
+        shared = self.shared()
+        totals["shared_fastq_rows"] = (
+            shared.filter(kind=JobObject.Kind.FASTQ)
+            .values("library_id", "instrument_run_id", "lane")
+            .distinct()
+            .count()
+        )
+        totals["shared_portal_runs"] = (
+            shared.filter(kind=JobObject.Kind.SECONDARY)
+            .values("portal_run_id", "workflow_name")
+            .distinct()
+            .count()
+        )
         return totals
 
     def by_checksum(self) -> dict[str, tuple[int, int]]:
@@ -402,6 +436,25 @@ class JobObject(models.Model):
 
     class Meta:
         ordering = ["job", "position"]
+        # Pages of a job's objects are ranges of (job, position): one_object_per_position's
+        # index. These two serve the filters that would otherwise scan a whole job for rare
+        # rows: ?status=FAILED, ?archived=true.
+        indexes = [
+            models.Index(fields=["job", "status", "position"], name="jobobject_job_status_pos"),
+            models.Index(
+                fields=["job", "kind", "instrument_run_id", "lane", "library_id"],
+                name="jobobject_fastq_rows",
+            ),
+            models.Index(
+                fields=["job", "kind", "portal_run_id", "workflow_name"],
+                name="jobobject_portal_runs",
+            ),
+            models.Index(
+                fields=["job", "position"],
+                condition=models.Q(archived=True),
+                name="jobobject_archived",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["job", "position"], name="one_object_per_position"),
             models.UniqueConstraint(

@@ -150,7 +150,7 @@ class JobDetailSerializer(JobSerializer):
         record = getattr(job, "dry_run_record", None) if job.dryrun and job.destination else None
         if record is None:
             return None
-        found = job.job_objects.all().at_destination()
+        found = (job.object_summary() or {}).get("at_destination", {})
         return {
             "writable": record.destination_writable,
             "note": record.destination_note,
@@ -160,9 +160,10 @@ class JobDetailSerializer(JobSerializer):
 
     @extend_schema_field(VerificationSerializer(many=True))
     def get_verification(self, job: Job) -> list[dict]:
-        """Objects and bytes by the checksum that verifies them (size-only: none)."""
+        """Objects and bytes by the checksum that verifies them (size-only: none), as counted
+        when the job finished (Job.object_summary); empty while it runs."""
         labels = dict(ChecksumSource.choices)
-        by_checksum = job.job_objects.all().by_checksum()
+        by_checksum = (job.object_summary() or {}).get("by_checksum", {})
         return [
             {
                 "checksumSource": source,
@@ -170,7 +171,7 @@ class JobDetailSerializer(JobSerializer):
                 "objects": n,
                 "bytes": size,
             }
-            for source, (n, size) in by_checksum.items()
+            for source, (n, size) in sorted(by_checksum.items())
         ]
 
 
@@ -185,6 +186,9 @@ def progress_body(progress: Progress) -> dict:
 
 
 class JobObjectSerializer(serializers.ModelSerializer):
+    position = serializers.IntegerField(
+        help_text="its place in the manifest, from 0: what ?after= and ?before= take"
+    )
     sourceUri = serializers.CharField(source="source_uri")
     relativePath = serializers.CharField(source="relative_path")
     destinationUri = serializers.CharField(source="destination_uri")
@@ -215,6 +219,7 @@ class JobObjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobObject
         fields = [
+            "position",
             "kind",
             "relativePath",
             "sourceUri",
@@ -280,6 +285,25 @@ def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer
             "count": serializers.IntegerField(),
             "next": serializers.URLField(allow_null=True),
             "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+def keyset_page(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of a page of a job's `item`s, as KeysetPagination returns it."""
+    return type(
+        f"{item.__name__.removesuffix('Serializer')}Page",
+        (serializers.Serializer,),
+        {
+            "objectsTotal": serializers.IntegerField(
+                help_text="the job's objects, all of them (its progress.objectsTotal, stored on "
+                "the job): filters do not change it, and a listing is never counted"
+            ),
+            "next": serializers.URLField(allow_null=True, help_text="the page after (?after=)"),
+            "previous": serializers.URLField(
+                allow_null=True, help_text="the page before (?before=); null on the first page"
+            ),
             "results": item(many=True),
         },
     )

@@ -3,8 +3,9 @@
 Steps: write the run's settings to data/embedded.env, for the management commands typed in
 another shell of the checkout; start an S3 server (moto's server mode) on loopback unless
 AWS_ENDPOINT_URL is set; migrate; prepare the sharing bucket, roles, demo data and demo operator;
-start the django-q2 cluster and the web server; print where to log in. Ctrl-C stops everything it
-started.
+collect the static files (whitenoise serves them); start the django-q2 cluster and the web
+server (gunicorn, sharing_project/gunicorn_conf.py); print where to log in. Ctrl-C stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sharing_project.env import embedded_secret_key, write_env_file  # noqa: E40
 
 PYTHON = sys.executable
 MANAGE = [PYTHON, str(ROOT / "manage.py")]
+# A production server (not runserver): workers and threads from WEB_WORKERS and WEB_THREADS.
+WEB_SERVER = [PYTHON, "-m", "gunicorn", "-c", "python:sharing_project.gunicorn_conf"]
 # Where settings.py looks for it by default; the data folder is git-ignored.
 ENV_FILE = ROOT / "data" / "embedded.env"
 # What `manage.py` in another shell needs to reach this run: the database (DSM_DATA_DIR or
@@ -56,8 +59,9 @@ def main() -> int:
             prepare.append("--no-demo")
         credentials = _login_from(_run(prepare, env, capture=True))
         children.append(_start([*MANAGE, "qcluster"], env))
+        _run([*MANAGE, "collectstatic", "--noinput", "-v", "0"], env)
         web = f"127.0.0.1:{env['DSM_PORT']}"
-        children.append(_start([*MANAGE, "runserver", web, "--noreload"], env))
+        children.append(_start([*WEB_SERVER, "--bind", web], env))
         _wait_for_http(f"http://{web}/admin/login/", "web server")
         _print_banner(web, env, credentials)
         _wait(children)
@@ -134,7 +138,8 @@ def _run(command: list[str], env: dict[str, str], *, capture: bool = False) -> s
 
 
 def _start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(command, env=env, start_new_session=True)
+    # From the checkout, so that gunicorn imports its configuration and the project.
+    return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
 
 
 def _wait_for_http(url: str, what: str, timeout: float = 60) -> None:

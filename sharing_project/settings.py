@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's and the API docs' static files, served by the app itself under gunicorn.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +125,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Filled by `manage.py collectstatic` (`make run` runs it at each start), served by whitenoise;
+# with DEBUG on, whitenoise also finds them where they are, as runserver did.
 STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 

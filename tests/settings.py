@@ -23,6 +23,9 @@ os.environ["DSM_ENV_FILE"] = os.devnull
 
 from sharing_project.settings import *  # noqa: E402, F403
 
+# Tests do not run collectstatic: whitenoise looks for the files where they are.
+WHITENOISE_AUTOREFRESH = True
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tasks run through django-q2's own worker code, in the test's process and transaction

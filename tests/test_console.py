@@ -14,6 +14,7 @@ from django.urls import reverse
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job, JobStatus
 from sharing_project.s3.objects import ensure_bucket, put_object
+from tests.support.jobs import finished_job
 
 pytestmark = pytest.mark.django_db
 
@@ -415,3 +416,36 @@ def test_a_push_dry_run_page_shows_verification_and_what_a_push_would_overwrite(
     verification = page.split('id="verification">')[1].split("</p>")[0]
     assert f"{job.objects_total} objects" in verification
     assert "by MD5 ETag" in verification
+
+
+# --- a big job ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [10, 3000])
+def test_the_job_page_of_a_big_job_asks_a_bounded_number_of_queries(
+    operator, operator_browser, django_assert_max_num_queries, n
+):
+    """Its totals are counted once and kept on the job; its pages of objects are ranges of
+    positions: the same queries for ten objects as for thousands."""
+    job = finished_job(operator, n, every_failed=3)
+    first = page_text(operator_browser, job)
+    assert f"{n} objects" in first
+    assert f"{len(range(0, n, 3))} failed" in first.lower()
+    last = -(-n // 50)
+    with django_assert_max_num_queries(12):
+        page = page_text(operator_browser, job, f"?page={last}")
+    assert job.job_objects.get(position=n - 1).relative_path in page
+    assert f"page {last} of {last}" in page or last == 1
+    assert page.count('class="object-row') == n - 50 * (last - 1)
+
+
+def test_a_running_jobs_page_shows_its_progress_and_counts_nothing(
+    operator, operator_browser, django_assert_max_num_queries
+):
+    job = finished_job(operator, 120)
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, objects_done=60)
+    with django_assert_max_num_queries(12):
+        page = page_text(operator_browser, job)
+    assert "60 / 120 objects" in page
+    assert "once the job has ended" in page
+    assert Job.objects.get(pk=job.pk).summary is None

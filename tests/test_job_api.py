@@ -14,6 +14,7 @@ from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import Fastq, WorkflowRun
 from jobs.models import Job
 from jobs.tasks import run_job
+from tests.support.jobs import finished_job
 
 pytestmark = pytest.mark.django_db
 
@@ -82,24 +83,98 @@ def test_portal_run_ids_lists_each_shared_run(dry_run, operator_client):
     assert all(r["objectCount"] >= 3 for r in rows)
 
 
-def test_objects_are_paginated_and_filterable(dry_run, operator_client):
-    total = dry_run["progress"]["objectsTotal"]
-    seen, url = [], f"{dry_run['url']}/objects?pageSize=5"
+def walk(client, url: str, link: str = "next") -> list[dict]:
+    """Every object a listing gives, following its `next` (or `previous`) links."""
+    seen = []
     while url:
-        page = operator_client.get(url).json()
-        assert page["count"] == total
-        seen += [o["relativePath"] for o in page["results"]]
-        url = page["next"]
-    assert len(seen) == len(set(seen)) == total
+        page = client.get(url).json()
+        seen += page["results"]
+        url = page[link]
+    return seen
+
+
+def test_objects_are_paged_by_position_and_filterable(dry_run, operator_client):
+    total = dry_run["progress"]["objectsTotal"]
+    first = operator_client.get(f"{dry_run['url']}/objects?pageSize=5").json()
+    assert first["objectsTotal"] == total
+    assert first["previous"] is None
+    assert "after=4" in first["next"]
+    seen = walk(operator_client, f"{dry_run['url']}/objects?pageSize=5")
+    assert [o["position"] for o in seen] == list(range(total))
+    assert len({o["relativePath"] for o in seen}) == total
     bad = operator_client.get(f"{dry_run['url']}/objects?kind=fastqs")
     assert bad.status_code == 400
     assert "kind" in bad.json()
-    fastqs = operator_client.get(f"{dry_run['url']}/objects?kind=fastq").json()
-    assert (
-        fastqs["count"]
-        == 2 * Fastq.objects.filter(library__library_id__in=["L2400001", "L2400002"]).count()
-    )
-    assert all(o["relativePath"].startswith("fastq/") for o in fastqs["results"])
+    fastqs = walk(operator_client, f"{dry_run['url']}/objects?kind=fastq&pageSize=3")
+    expected = Fastq.objects.filter(library__library_id__in=["L2400001", "L2400002"]).count()
+    assert len(fastqs) == 2 * expected
+    assert all(o["relativePath"].startswith("fastq/") for o in fastqs)
+
+
+def test_a_cursor_walks_every_object_once_in_order_with_filters(operator, operator_client):
+    job = finished_job(operator, 1003, every_failed=7)
+    url = f"/api/v1/jobs/{job.pk}/objects"
+    forward = walk(operator_client, f"{url}?pageSize=100")
+    assert [o["position"] for o in forward] == list(range(1003))
+    failed = walk(operator_client, f"{url}?status=FAILED&pageSize=10")
+    assert [o["position"] for o in failed] == list(range(0, 1003, 7))
+    # From a page in the middle, back to the start by the previous links.
+    middle = operator_client.get(f"{url}?status=FAILED&pageSize=10&after=500").json()
+    assert [o["position"] for o in middle["results"]] == list(range(504, 574, 7))
+    back = walk(operator_client, middle["previous"], link="previous")
+    assert sorted(o["position"] for o in back) == list(range(0, 504, 7))
+    assert len({o["position"] for o in back}) == len(back)
+    last = operator_client.get(f"{url}?pageSize=100&after={1003 - 101}").json()
+    assert [o["position"] for o in last["results"]] == list(range(903, 1003))
+    assert last["next"] is None
+    assert last["objectsTotal"] == 1003
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("after=abc", "after"),
+        ("before=-1", "before"),
+        ("after=1&before=9", "before"),
+        ("page=2", "page"),
+    ],
+)
+def test_a_bad_cursor_is_a_400_that_names_the_parameter(
+    operator, operator_client, query, parameter
+):
+    job = finished_job(operator, 3)
+    response = operator_client.get(f"/api/v1/jobs/{job.pk}/objects?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [parameter]
+
+
+def test_the_schema_declares_the_object_pages_parameters(operator_client):
+    schema = operator_client.get("/api/schema?format=json").json()
+    operation = schema["paths"]["/api/v1/jobs/{id}/objects"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert {"after", "before", "pageSize", "status", "kind"} <= names
+    assert "page" not in names
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    body = schema["components"]["schemas"][page.rsplit("/", 1)[1]]["properties"]
+    assert set(body) == {"objectsTotal", "next", "previous", "results"}
+
+
+def test_a_big_jobs_status_and_groups_are_read_from_its_stored_totals(
+    operator, operator_client, django_assert_max_num_queries
+):
+    job = finished_job(operator, 400)
+    operator_client.get(f"/api/v1/jobs/{job.pk}")  # counts once, and keeps the totals
+    for url in ("", "/fastqs", "/portal-run-ids"):
+        with django_assert_max_num_queries(8):
+            response = operator_client.get(f"/api/v1/jobs/{job.pk}{url}")
+        assert response.status_code == 200
+    groups = operator_client.get(f"/api/v1/jobs/{job.pk}/fastqs?pageSize=7").json()
+    assert groups["count"] == 200
+    assert [r["libraryId"] for r in groups["results"]] == [f"L{2400000 + i:07d}" for i in range(7)]
+    status = operator_client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert status["verification"] == [
+        {"checksumSource": "md5-etag", "label": "MD5 ETag", "objects": 400, "bytes": 4000}
+    ]
 
 
 def test_archived_objects_are_listed_with_a_warning(launch, demo, operator_client):
@@ -112,7 +187,7 @@ def test_archived_objects_are_listed_with_a_warning(launch, demo, operator_clien
     assert "2 archived object(s) not restored" in job["warnings"][0]
     assert "set defrostArchivedFastqs" in job["warnings"][0]
     archived = operator_client.get(f"{body['url']}/objects?archived=true").json()
-    assert archived["count"] == 2
+    assert len(archived["results"]) == 2
     assert {o["storageClass"] for o in archived["results"]} == {"DEEP_ARCHIVE"}
 
 

@@ -167,6 +167,7 @@ def test_make_run_serves_the_demo_and_stops_everything_on_ctrl_c(launcher):
     assert f".venv/bin/python manage.py share --user {username} " in launcher.wait_for("CLI:")
 
     assert requests.get(f"{base}/api/v1/libraries", timeout=10).status_code in (401, 403)
+    served_by_gunicorn_with_static_files(base)
     session = log_in(base, username, password)
     libraries = session.get(f"{base}/api/v1/libraries", timeout=10).json()
     assert libraries["count"] >= 20
@@ -195,6 +196,16 @@ def test_make_run_serves_the_demo_and_stops_everything_on_ctrl_c(launcher):
     assert processes_of(launcher.data_dir) == []
     assert not port_open(launcher.web_port)
     assert not port_open(launcher.s3_port)
+
+
+def served_by_gunicorn_with_static_files(base: str) -> None:
+    """A production server answers (not runserver), and still serves the admin's styles."""
+    login = requests.get(f"{base}/admin/login/", timeout=10)
+    assert login.headers["Server"] == "gunicorn", login.headers
+    style = re.search(r'href="(/static/admin/css/[^"]+\.css)"', login.text)[1]
+    css = requests.get(f"{base}{style}", timeout=10)
+    assert css.status_code == 200
+    assert css.headers["Content-Type"].startswith("text/css")
 
 
 def command_line_reaches_the_same_run(launcher, session: requests.Session, username: str) -> None:

@@ -1,0 +1,22 @@
+"""The web server's settings: gunicorn, as `make run` starts it and as production should.
+
+    gunicorn -c python:sharing_project.gunicorn_conf sharing_project.wsgi
+
+gthread workers: each of WEB_WORKERS processes serves WEB_THREADS requests at once, so a request
+that waits on the database or S3 does not hold up the others, and the processes share the cores.
+The defaults suit a 2-core machine (docs/configuration.md); anything else gunicorn knows is
+given with GUNICORN_CMD_ARGS (e.g. "--access-logfile -").
+"""
+
+from __future__ import annotations
+
+from sharing_project.env import read_int, read_str
+
+wsgi_app = "sharing_project.wsgi:application"
+bind = read_str("WEB_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = read_int("WEB_WORKERS", 2, minimum=1, maximum=64)
+threads = read_int("WEB_THREADS", 8, minimum=1, maximum=256)
+# A request running longer than this is cut off and its worker restarted.
+timeout = read_int("WEB_TIMEOUT", 60, minimum=5, maximum=3600)
+graceful_timeout = 10
