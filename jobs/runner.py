@@ -52,6 +52,8 @@ def execute(job: Job, work: Executor) -> str:
         elif job.mark_succeeded():
             job.log("Succeeded.")
     job.refresh_from_db()
+    if job.is_finished:
+        job.object_summary()  # counted here, once, not by the first request that shows it
     return job.status
 
 
