@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from catalogue.scale import (
@@ -55,8 +55,8 @@ def seed_finished_pull(bucket: str, objects: int) -> SeededJob:
 
     Steps: upsert the big run in the catalogue; normalise the pull's configuration with the
     launch serializer; return the job the seed user already has for it, or else create the
-    share request, the finished job, its objects (in batches of BATCH, generated one at a
-    time) and its totals, and a log line saying where it came from.
+    share request, the finished job, its objects (generated one at a time, never held
+    together) and its totals, and a log line saying where it came from.
     """
     with transaction.atomic():
         upsert_big_run(bucket, objects)
@@ -75,11 +75,7 @@ def seed_finished_pull(bucket: str, objects: int) -> SeededJob:
             started_at=now,
             finished_at=now,
         )
-        count = size = 0
-        for chunk in chunked(_job_objects(job, bucket, objects), BATCH):
-            JobObject.objects.bulk_create(chunk)
-            count += len(chunk)
-            size += sum(row.size for row in chunk)
+        count, size = _write_job_objects(_job_objects(job, bucket, objects))
         Job.objects.filter(pk=job.pk).update(
             objects_total=count, bytes_total=size, objects_done=count, bytes_done=size
         )
@@ -106,23 +102,52 @@ def _seed_user():
     return user
 
 
-def _job_objects(job: Job, bucket: str, objects: int) -> Iterator[JobObject]:
+def _job_objects(job: Job, bucket: str, objects: int) -> Iterator[dict]:
+    """The fields of each JobObject that differ from their defaults, one row at a time."""
     run_id, workflow = big_run_id(objects), BIG_RUN_WORKFLOW.value
     prefix = big_run_prefix(bucket, objects)
     folder = f"secondary-analysis/{workflow}/{run_id}/"
     for position, planned in enumerate(big_run_objects(bucket, objects)):
         md5 = planned.etag  # written in one request: the ETag is the MD5
-        yield JobObject(
-            job=job,
-            position=position,
-            kind=JobObject.Kind.SECONDARY,
-            source_uri=planned.uri,
-            relative_path=folder + planned.uri[len(prefix) :],
-            size=len(planned.body),
-            etag=md5,
-            portal_run_id=run_id,
-            workflow_name=workflow,
-            status=JobObject.Status.PRESIGNED,
-            md5=md5,
-            checksum_source=ChecksumSource.MD5_ETAG,
-        )
+        yield {
+            "job_id": job.pk,
+            "position": position,
+            "kind": JobObject.Kind.SECONDARY.value,
+            "source_uri": planned.uri,
+            "relative_path": folder + planned.uri[len(prefix) :],
+            "size": len(planned.body),
+            "etag": md5,
+            "portal_run_id": run_id,
+            "workflow_name": workflow,
+            "status": JobObject.Status.PRESIGNED.value,
+            "md5": md5,
+            "checksum_source": ChecksumSource.MD5_ETAG.value,
+        }
+
+
+def _write_job_objects(rows: Iterator[dict]) -> tuple[int, int]:
+    """Insert the rows; return their count and bytes. PostgreSQL gets them by COPY, every
+    other database by bulk_create in batches of BATCH: Django builds and prepares 27 fields
+    per row, which made a million rows take six minutes where COPY takes about one."""
+    fields = [f for f in JobObject._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    count = size = 0
+
+    def counted(rows: Iterator[dict]) -> Iterator[dict]:
+        nonlocal count, size
+        for row in rows:
+            count += 1
+            size += row["size"]
+            yield defaults | row
+
+    if connection.vendor != "postgresql":
+        for chunk in chunked(counted(rows), BATCH):
+            JobObject.objects.bulk_create(JobObject(**row) for row in chunk)
+        return count, size
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = f"COPY {quote(JobObject._meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in counted(rows):
+            copy.write_row([row[f.attname] for f in fields])
+    return count, size
