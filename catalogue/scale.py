@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from enum import Enum
 from typing import TypeVar
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
 from catalogue.models import Fastq, Individual, Library, Project, Sample, Subject, WorkflowRun
 from catalogue.workflows import Workflow
@@ -307,7 +308,7 @@ def _link_subjects(size: ScaleSize) -> None:
         )
         for n in _numbers(size.subjects)
     )
-    _insert_missing(link, rows)
+    _upsert(link, rows, "subject", "individual")
 
 
 def _sample(number: int) -> Sample:
@@ -336,7 +337,7 @@ def _upsert_libraries(size: ScaleSize) -> None:
         )
         for n in _numbers(size.libraries)
     )
-    _insert_missing(link, rows)
+    _upsert(link, rows, "library", "project")
 
 
 def _subject_of(library: int) -> int:
@@ -458,7 +459,7 @@ def _upsert_workflow_runs(size: ScaleSize, libraries: dict[str, int]) -> None:
             for run, numbers in chunk
             for n in numbers
         ]
-        _insert_missing(link, rows)
+        _upsert(link, rows, "workflowrun", "library")
 
 
 def _pks(model: type[models.Model], name: str, first: str, last: str) -> dict[str, int]:
@@ -468,23 +469,59 @@ def _pks(model: type[models.Model], name: str, first: str, last: str) -> dict[st
 
 
 def _upsert(model: type[models.Model], rows: Iterable[models.Model], *unique: str) -> None:
-    """Insert rows, or update every other field of the row with the same unique fields."""
-    keys = set(unique)
-    update = [
-        f.name for f in model._meta.concrete_fields if not f.primary_key and f.name not in keys
-    ]
-    if not update:  # nothing but the natural id: an existing row is already right
-        _insert_missing(model, rows)
+    """Insert rows, or update every other field of the row with the same unique fields (or
+    leave it, when there is no other field). On PostgreSQL by COPY into a temporary table and
+    one INSERT ... ON CONFLICT from it: bulk_create spends most of its time preparing each
+    field of each row in Python, which made the default catalogue take twice as long."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    update = [f for f in fields if f.name not in unique]
+    if connection.vendor == "postgresql":
+        _copy_upsert(model, fields, rows, unique, update)
         return
     for chunk in chunked(rows, BATCH):
-        model.objects.bulk_create(
-            chunk, update_conflicts=True, unique_fields=list(unique), update_fields=update
+        if update:
+            model.objects.bulk_create(
+                chunk,
+                update_conflicts=True,
+                unique_fields=list(unique),
+                update_fields=[f.name for f in update],
+            )
+        else:
+            model.objects.bulk_create(chunk, ignore_conflicts=True)
+
+
+def _copy_upsert(
+    model: type[models.Model],
+    fields: list[models.Field],
+    rows: Iterable[models.Model],
+    unique: tuple[str, ...],
+    update: list[models.Field],
+) -> None:
+    quote = connection.ops.quote_name
+    table, staging = quote(model._meta.db_table), quote(f"seed_{model._meta.db_table}")
+    columns = ", ".join(quote(f.column) for f in fields)
+    conflict = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
+    action = "DO NOTHING"
+    if update:
+        assignments = (f"{quote(f.column)} = EXCLUDED.{quote(f.column)}" for f in update)
+        action = "DO UPDATE SET " + ", ".join(assignments)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {staging} AS SELECT {columns} FROM {table} WITH NO DATA"  # noqa: S608
         )
+        with cursor.cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_plain(getattr(row, f.attname)) for f in fields])
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staging} "  # noqa: S608
+            f"ON CONFLICT ({conflict}) {action}"
+        )
+        cursor.execute(f"DROP TABLE {staging}")
 
 
-def _insert_missing(model: type[models.Model], rows: Iterable[models.Model]) -> None:
-    for chunk in chunked(rows, BATCH):
-        model.objects.bulk_create(chunk, ignore_conflicts=True)
+def _plain(value: object) -> object:
+    """A choice as its value: psycopg would write an enum member's name."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
