@@ -42,7 +42,10 @@ LIBRARIES_PER_LANE = 48
 LANES = 8
 PROJECTS = 10
 INDIVIDUALS = 49_999  # SBJ50001..SBJ99999: the five digits an individual id has
-FASTQ_OBJECT_LIBRARIES = 10  # --objects also writes the fastqs of this many libraries
+# --objects also writes the fastqs of the first libraries: up to this many, with up to this
+# many fastq rows between them (a few libraries of a thousand rows each would be no "few").
+FASTQ_OBJECT_LIBRARIES = 10
+FASTQ_OBJECT_ROWS = 200
 BIG_RUN_WORKFLOW = Workflow.ONCOANALYSER_WGTS_DNA
 # Workflows of the numbered runs; the first three take a tumour/normal pair.
 PAIRED = (Workflow.TUMOR_NORMAL, Workflow.ONCOANALYSER_WGTS_DNA, Workflow.SASH)
@@ -550,11 +553,19 @@ def big_run_objects(bucket: str, count: int) -> Iterator[PlannedObject]:
         yield PlannedObject(prefix + output_key(index), f"{run_id} output {index}\n".encode())
 
 
+def fastq_object_libraries(size: ScaleSize) -> int:
+    """How many of the first libraries have their fastqs written with the big run."""
+    rows_per_library = math.ceil(size.fastqs / size.libraries)
+    if not rows_per_library:
+        return 0
+    return min(FASTQ_OBJECT_LIBRARIES, size.libraries, FASTQ_OBJECT_ROWS // rows_per_library)
+
+
 def fastq_objects_of_first_libraries(size: ScaleSize) -> Iterator[PlannedObject]:
-    """The R1/R2 objects of every fastq row of the first FASTQ_OBJECT_LIBRARIES libraries."""
-    first = min(FASTQ_OBJECT_LIBRARIES, size.libraries)
-    for row in range(size.fastqs):
-        if row % size.libraries < first:
+    """The R1/R2 objects of every fastq row of the first `fastq_object_libraries` libraries."""
+    first = fastq_object_libraries(size)
+    for round_start in range(0, size.fastqs, size.libraries):
+        for row in range(round_start, min(round_start + first, size.fastqs)):
             yield from fastq_objects(size, row)
 
 

@@ -10,7 +10,14 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalogue.models import Fastq, Individual, Library, Project, Sample, Subject, WorkflowRun
-from catalogue.scale import FASTQ_OBJECT_LIBRARIES, big_run_id, big_run_prefix, library_id
+from catalogue.scale import (
+    FASTQ_OBJECT_LIBRARIES,
+    ScaleSize,
+    big_run_id,
+    big_run_prefix,
+    fastq_object_libraries,
+    library_id,
+)
 from jobs.models import Job, JobObject, JobStatus
 from shares.resolve import resolve
 from shares.validation import LaunchSerializer
@@ -141,6 +148,13 @@ def test_the_first_libraries_fastqs_are_in_s3_as_the_catalogue_describes_them(s3
         pull_of({"shareType": "pull", "dataTypeList": ["Fastq"], "libraryIdList": first[:2]})
     )
     assert len(manifest) == 2 * 2 * 4  # two libraries, four rows each, R1 and R2
+
+
+def test_few_libraries_with_many_fastq_rows_get_no_flood_of_fastq_objects():
+    assert fastq_object_libraries(ScaleSize(libraries=50, fastqs=200, workflow_runs=0)) == 10
+    assert fastq_object_libraries(ScaleSize(libraries=10, fastqs=1000, workflow_runs=0)) == 2
+    assert fastq_object_libraries(ScaleSize(libraries=5, fastqs=5000, workflow_runs=0)) == 0
+    assert fastq_object_libraries(ScaleSize(libraries=5, fastqs=0, workflow_runs=0)) == 0
 
 
 @pytest.mark.e2e  # writes objects to S3: seconds

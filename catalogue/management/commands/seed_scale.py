@@ -11,6 +11,8 @@ from catalogue.scale import (
     ScaleSize,
     big_run_id,
     big_run_prefix,
+    fastq_object_libraries,
+    library_id,
     option_problems,
     put_scale_objects,
     seed_scale_catalogue,
@@ -87,6 +89,12 @@ class Command(BaseCommand):
             f"  python manage.py share --user USERNAME --portal-run-id {run_id} "
             "--data-type SecondaryAnalysis --share-type pull --dryrun"
         )
+        libraries = fastq_object_libraries(size)
+        if libraries:
+            self.stdout.write(
+                f"Fastqs in S3: every row of {library_id(1)}..{library_id(libraries)} "
+                f"(--library-id {library_id(1)} --data-type Fastq)"
+            )
 
     def _seed_job(self, bucket: str, objects: int) -> None:
         started = time.monotonic()
