@@ -80,25 +80,28 @@ def emit(lines: list[str], output: Path | None) -> None:
 
 
 @contextlib.contextmanager
-def session(prefix: str, database_url: str = "") -> Iterator[tuple[Path, str, int]]:
-    """A scratch folder; `python -m moto.server` on a free loopback port, in its own session;
-    this process, and the tools it starts, pointed at both and at `database_url` (else a fresh
-    SQLite database in the folder). Yields (folder, moto's endpoint, moto's pid), and stops
-    moto however the benchmark ends."""
+def session(
+    prefix: str, database_url: str = "", moto: Callable[[int], list[str]] | None = None
+) -> Iterator[tuple[Path, str, int]]:
+    """A scratch folder; `python -m moto.server` (or the command `moto(port)`) on a free
+    loopback port, in its own session; this process, and the tools it starts, pointed at both
+    and at `database_url` (else a fresh SQLite database in the folder). Yields (folder, moto's
+    endpoint, moto's pid), and stops moto however the benchmark ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     endpoint = f"http://127.0.0.1:{port}"
     scratch = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     with (scratch / "moto.log").open("ab") as log:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            moto(port) if moto else command,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + (3600 if moto else 60)
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"moto did not start:\n{(scratch / 'moto.log').read_text()}")

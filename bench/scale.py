@@ -1,8 +1,9 @@
 """`python -m bench.scale`: what a share costs as it grows (issue 12), on PostgreSQL.
 
-Steps: start moto; create a fresh PostgreSQL database (dropped at the end); seed the catalogue
-(`seed_scale`: 10,000 libraries, 40,000 fastq rows, 5,000 workflow runs). Then for each size N:
-write a workflow run of N objects (`seed_scale --objects N`); list its prefix alone; then, each
+Steps: start moto with a workflow run of N objects for each size N in its store (the objects
+`seed_scale --objects N` writes, put there directly: bench/moto_preloaded.py); create a fresh
+PostgreSQL database (dropped at the end); seed the catalogue (`seed_scale`: 10,000 libraries,
+40,000 fastq rows, 5,000 workflow runs). Then for each size: list the run's prefix alone; then, each
 with a fresh `manage.py qcluster` of 2 workers whose processes are sampled for resident memory
 every 100 ms: a push's dry run, the push's launch through the API (timed in this process), the
 push, the same copy by s5cmd, and a pull. With --two-clusters, the push once more with two
@@ -15,9 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,6 +32,7 @@ from bench.harness import progress, table
 
 SIZES = "10000,100000,300000"
 QUICK_SIZES = "2000,10000"
+SOURCE_BUCKET = "dsm-scale"
 DEST_BUCKET = "dsm-scale-dest"
 JOB_TIMEOUT = 3600.0
 ADMIN_DATABASE = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -56,13 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(n) for n in args.sizes.split(",")]
     tools = harness.Tools.find(args.tools_venv)
     load = os.getloadavg()
+    preloaded = functools.partial(moto_with_objects, sizes)
     with (
         fresh_database(args.database) as url,
-        harness.session("dsm-bench-scale-", url) as (
-            scratch,
-            endpoint,
-            _server_pid,
-        ),
+        harness.session("dsm-bench-scale-", url, preloaded) as (scratch, endpoint, _pid),
     ):
         logging.getLogger("django-q").setLevel(logging.WARNING)
         from django.core.management import call_command
@@ -100,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         args.output,
     )
     return 0
+
+
+def moto_with_objects(sizes: list[int], port: int) -> list[str]:
+    """moto's server with every size's big run already in its store (bench.moto_preloaded)."""
+    command = [sys.executable, "-m", "bench.moto_preloaded", str(port), SOURCE_BUCKET]
+    return command + [str(n) for n in sizes]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -179,14 +186,11 @@ class Bench:
 
 
 def measure(bench: Bench, objects: int) -> Size:
-    from django.core.management import call_command
+    from catalogue.scale import big_run_id, big_run_prefix, upsert_big_run
 
-    from catalogue.scale import big_run_id, big_run_prefix
-
-    progress(f"{objects} objects: writing them.")
-    call_command("seed_scale", objects=objects, verbosity=0)
+    upsert_big_run(SOURCE_BUCKET, objects)  # its objects are in moto's store already
     size = Size(objects)
-    size.listing = listing_seconds(big_run_prefix("dsm-scale", objects))
+    size.listing = listing_seconds(big_run_prefix(SOURCE_BUCKET, objects))
     progress(f"  listing alone {size.listing:.1f} s")
     run_id = big_run_id(objects)
     destination = f"s3://{DEST_BUCKET}/push-{objects}-{uuid.uuid4().hex[:8]}/"
@@ -200,7 +204,7 @@ def measure(bench: Bench, objects: int) -> Size:
 
     size.phases["push"] = run_job(bench, launch_push)
     size.launch_ms = latency["push"] * 1000
-    size.phases["s5cmd cp"] = Phase(s5cmd_seconds(bench, big_run_prefix("dsm-scale", objects)))
+    size.phases["s5cmd cp"] = Phase(s5cmd_seconds(bench, big_run_prefix(SOURCE_BUCKET, objects)))
     size.phases["pull"] = run_job(
         bench, lambda: launch(config(run_id, "pull"), dryrun=False, user=bench.user)
     )

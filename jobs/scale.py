@@ -84,6 +84,7 @@ def seed_finished_pull(bucket: str, objects: int) -> SeededJob:
             "straight to the database (nothing was resolved, signed or shared)."
         )
     job.refresh_from_db()
+    job.object_summary()  # as a worker counts it when a job ends
     return SeededJob(job, created=True)
 
 
