@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import os
+import statistics
 import subprocess
 import sys
 import threading
@@ -53,11 +54,13 @@ class Size:
     listing: float = 0.0
     phases: dict[str, Phase] = dataclasses.field(default_factory=dict)
     launch_ms: float = 0.0
+    s5cmd_failed: int = 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")]
+    push_sizes = {int(n) for n in (args.push_sizes or args.sizes).split(",")}
     tools = harness.Tools.find(args.tools_venv)
     load = os.getloadavg()
     preloaded = functools.partial(moto_with_objects, sizes)
@@ -66,17 +69,19 @@ def main(argv: list[str] | None = None) -> int:
         harness.session("dsm-bench-scale-", url, preloaded) as (scratch, endpoint, _pid),
     ):
         logging.getLogger("django-q").setLevel(logging.WARNING)
+        from django.conf import settings
         from django.core.management import call_command
 
         from sharing_project.s3.objects import ensure_bucket
 
         call_command("migrate", verbosity=0, interactive=False)
         ensure_bucket(DEST_BUCKET)
+        ensure_bucket(settings.SHARING_BUCKET)
         progress("Seeding the catalogue.")
         call_command("seed_scale", verbosity=0)
         user, token = operator()
         results = [
-            measure(Bench(scratch, endpoint, tools, user, token, args.two_clusters), n)
+            measure(Bench(scratch, endpoint, tools, user, token, args.two_clusters, push_sizes), n)
             for n in sizes
         ]
         catalogue = catalogue_rows()
@@ -115,6 +120,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help=f"--sizes {QUICK_SIZES}")
     parser.add_argument(
         "--million", action="store_true", help="add 1,000,000 objects (moto lists it slowly)"
+    )
+    parser.add_argument(
+        "--push-sizes",
+        help="the sizes at which to push and run s5cmd (default: every size); moto copies "
+        "about 100 objects a second here",
     )
     parser.add_argument(
         "--two-clusters", action="store_true", help="also push with two clusters at each size"
@@ -169,16 +179,19 @@ class Bench:
     user: object
     token: str
     two_clusters: bool
+    push_sizes: set[int]
 
     @contextlib.contextmanager
     def clusters(self, count: int = 1) -> Iterator[list[subprocess.Popen]]:
         from tests.support.cluster import start_cluster, stop
 
-        started = [
-            start_cluster(self.endpoint, self.scratch / f"cluster-{i}.log", Q_CLUSTER_WORKERS="2")
-            for i in range(count)
-        ]
+        logs = [self.scratch / f"cluster-{i}-{uuid.uuid4().hex[:6]}.log" for i in range(count)]
+        started = [start_cluster(self.endpoint, log, Q_CLUSTER_WORKERS="2") for log in logs]
         try:
+            for log in logs:  # timed work starts once every cluster polls the queue
+                deadline = time.monotonic() + 60
+                while "] running." not in log.read_text() and time.monotonic() < deadline:
+                    time.sleep(0.1)
             yield started
         finally:
             for cluster in started:
@@ -196,15 +209,11 @@ def measure(bench: Bench, objects: int) -> Size:
     destination = f"s3://{DEST_BUCKET}/push-{objects}-{uuid.uuid4().hex[:8]}/"
     push = config(run_id, "push", destination)
     size.phases["dry run"] = run_job(bench, lambda: launch(push, dryrun=True, user=bench.user))
-    latency: dict[str, float] = {}
-
-    def launch_push() -> object:
-        job, latency["push"] = api_launch(bench, push)
-        return job
-
-    size.phases["push"] = run_job(bench, launch_push)
-    size.launch_ms = latency["push"] * 1000
-    size.phases["s5cmd cp"] = Phase(s5cmd_seconds(bench, big_run_prefix(SOURCE_BUCKET, objects)))
+    job, size.launch_ms = launched_push(bench, push)
+    if objects in bench.push_sizes:
+        size.phases["push"] = run_job(bench, lambda: job)
+        seconds, size.s5cmd_failed = s5cmd_seconds(bench, big_run_prefix(SOURCE_BUCKET, objects))
+        size.phases["s5cmd cp"] = Phase(seconds)
     size.phases["pull"] = run_job(
         bench, lambda: launch(config(run_id, "pull"), dryrun=False, user=bench.user)
     )
@@ -249,7 +258,7 @@ def api_launch(bench: Bench, config_: dict) -> tuple[object, float]:
 
     from jobs.models import Job
 
-    client = APIClient()
+    client = APIClient(HTTP_HOST="127.0.0.1")  # a host ALLOWED_HOSTS has
     client.credentials(HTTP_AUTHORIZATION=f"Token {bench.token}")
     body = {
         "portalRunIdList": config_["portalRunIdList"],
@@ -263,6 +272,17 @@ def api_launch(bench: Bench, config_: dict) -> tuple[object, float]:
     if response.status_code != 202:
         raise RuntimeError(f"launch refused: {response.status_code} {response.content!r}")
     return Job.objects.get(pk=response.json()["id"]), seconds
+
+
+def launched_push(bench: Bench, config_: dict, times: int = 3) -> tuple[object, float]:
+    """The push launched `times` through the API while no worker runs (all but the last
+    aborted before they start): the last job and the median milliseconds a launch took."""
+    from jobs.services import abort_job
+
+    launches = [api_launch(bench, config_) for _ in range(times)]
+    for job, _seconds in launches[:-1]:
+        abort_job(job, bench.user)
+    return launches[-1][0], statistics.median(s for _job, s in launches) * 1000
 
 
 def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Phase:
@@ -303,11 +323,18 @@ def listing_seconds(prefix_uri: str) -> float:
     return seconds
 
 
-def s5cmd_seconds(bench: Bench, prefix_uri: str) -> float:
+def s5cmd_seconds(bench: Bench, prefix_uri: str) -> tuple[float, int]:
+    """s5cmd's copy of the prefix, and how many objects it could not copy: on moto it fails
+    the keys with a space or a '%' (its copy-source header is not what moto decodes)."""
     destination = f"s3://{DEST_BUCKET}/s5cmd-{uuid.uuid4().hex[:8]}/"
+    command = bench.tools.s5cmd_cp(bench.endpoint, prefix_uri, destination)
     started = time.perf_counter()
-    harness.run_command(bench.tools.s5cmd_cp(bench.endpoint, prefix_uri, destination), "s5cmd")
-    return time.perf_counter() - started
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    failed = sum(1 for line in result.stderr.splitlines() if line.startswith("ERROR"))
+    if result.returncode != 0 and not failed:
+        raise RuntimeError(f"s5cmd exited {result.returncode}: {result.stderr[-3000:]}")
+    return seconds, failed
 
 
 class MemoryWatch(threading.Thread):
@@ -378,23 +405,34 @@ def selection_row(project_ids: list[str]) -> list[object]:
 
 
 def size_tables(results: list[Size]) -> list[str]:
-    steps = list(results[0].phases)
+    steps = list(dict.fromkeys(step for r in results for step in r.phases))
+    workers = [s for s in steps if s != "s5cmd cp"]
+    copies = [s for s in steps if "push" in s or "s5cmd" in s]
+
+    def cell(r: Size, step: str, value: Callable[[Phase], str]) -> str:
+        return value(r.phases[step]) if step in r.phases else "-"
+
+    def versus_s5cmd(r: Size) -> str:
+        if "push" not in r.phases:
+            return "-"
+        return f"{r.phases['s5cmd cp'].seconds / r.phases['push'].seconds:.2f}"
+
     times = [
         [
             f"{r.objects:,}",
             f"{r.listing:.1f}",
-            *(f"{r.phases[s].seconds:.1f}" for s in steps),
+            *(cell(r, s, lambda p: f"{p.seconds:.1f}") for s in steps),
             f"{r.phases['dry run'].seconds / r.listing:.2f}",
-            f"{r.phases['s5cmd cp'].seconds / r.phases['push'].seconds:.2f}",
+            versus_s5cmd(r),
             f"{r.launch_ms:.0f}",
+            f"{r.s5cmd_failed:,}" if "s5cmd cp" in r.phases else "-",
         ]
         for r in results
     ]
-    workers = [s for s in steps if s != "s5cmd cp"]
     memory = [
         [
             f"{r.objects:,}",
-            *(f"{r.phases[s].worker_mib:.0f}" for s in workers),
+            *(cell(r, s, lambda p: f"{p.worker_mib:.0f}") for s in workers),
             f"{max(p.cluster_mib for p in r.phases.values()):.0f}",
         ]
         for r in results
@@ -402,11 +440,7 @@ def size_tables(results: list[Size]) -> list[str]:
     throughput = [
         [
             f"{r.objects:,}",
-            *(
-                f"{r.objects / r.phases[s].seconds:.0f}"
-                for s in steps
-                if "push" in s or "s5cmd" in s
-            ),
+            *(cell(r, s, lambda p, n=r.objects: f"{n / p.seconds:.0f}") for s in copies),
         ]
         for r in results
     ]
@@ -420,23 +454,20 @@ def size_tables(results: list[Size]) -> list[str]:
                 *steps,
                 "dry run / listing",
                 "push speed / s5cmd's",
-                "launch ms",
+                "launch ms (median of 3)",
+                "objects s5cmd failed",
             ],
             times,
         ),
         "### Peak resident memory (MiB)",
         "",
         *table(
-            [
-                "objects",
-                *(f"{s}: one worker" for s in workers),
-                "a cluster, all processes",
-            ],
+            ["objects", *(f"{s}: one worker" for s in workers), "a cluster, all processes"],
             memory,
         ),
         "### Push throughput (objects per second)",
         "",
-        *table(["objects", *(s for s in steps if "push" in s or "s5cmd" in s)], throughput),
+        *table(["objects", *copies], throughput),
     ]
 
 
