@@ -3,7 +3,8 @@ from django.db.models.signals import post_migrate
 
 
 def _after_migrate(**kwargs) -> None:
-    """Keep the roles' permissions and the sweeper's schedule in step with the code."""
+    """Keep the roles' permissions and the sweeper's schedule in step with the code (every
+    minute, django-q2's finest step; the sweep makes itself due sooner, jobs.tasks.sweep)."""
     from django_q.models import Schedule
 
     from sharing_project.roles import ensure_groups
@@ -15,10 +16,20 @@ def _after_migrate(**kwargs) -> None:
     )
 
 
+def _sweep_at_start(**kwargs) -> None:
+    from jobs.tasks import sweep_at_start  # only in a worker: it loads boto3
+
+    sweep_at_start(**kwargs)
+
+
 class JobsConfig(AppConfig):
     name = "jobs"
     verbose_name = "Jobs"
 
     def ready(self) -> None:
+        from django_q.signals import post_spawn
+
         # After every migrate, the operators and viewers groups hold exactly their permissions.
         post_migrate.connect(_after_migrate, sender=self)
+        # A worker that starts queues a sweep (jobs.tasks.sweep_at_start).
+        post_spawn.connect(_sweep_at_start, dispatch_uid="jobs.sweep_at_start")

@@ -151,8 +151,9 @@ _FRESH = {
 
 def copy_manifest(source: Job, job: Job) -> None:
     """Give `job` exactly the objects `source` (its dry run) listed, to be sent, and their
-    totals: one INSERT ... SELECT inside the database, so a launch costs the same whatever the
-    size of the manifest (no row passes through this process).
+    totals: one INSERT ... SELECT inside the database (no row passes through this process).
+    The push's worker calls it (jobs.push.take_manifest), in the transaction that counts the
+    totals, never the launch.
 
     The destination URIs are the dry run's: both jobs share one configuration fingerprint,
     which includes the normalised destination.

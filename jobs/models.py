@@ -431,6 +431,12 @@ class JobObject(models.Model):
     verified_by = models.CharField(max_length=16, blank=True)
     # What a push's dry run found at the destination (blank: nothing there, or not looked).
     at_destination = models.CharField(max_length=16, choices=AtDestination.choices, blank=True)
+    # A push's batch claims its PENDING objects before copying them (jobs.push.claim): the
+    # claim's token and how long it holds, renewed by the batch's heartbeat. A PENDING object
+    # under a live claim is being copied by one worker; no other starts it. A claim that ran
+    # out belongs to a worker that died (or lost the database for longer than its lease).
+    claimed_by = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     objects = JobObjectQuerySet.as_manager()
 

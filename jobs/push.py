@@ -2,19 +2,25 @@
 
 A job moves through these steps, each safe to repeat:
 
-1. `execute_push` (the job's first task): check the destination can be written (a marker is
-   written and removed), refuse or restore archived objects, skip objects already at the
-   destination with the same size and ETag (one listing), then queue one task per batch of
-   objects but the first, which it copies itself, so several workers on several machines
-   share a large push.
-2. `push_batch` (one task per batch): copy the batch's PENDING objects in a thread pool,
-   recording each outcome as it completes (in short batches of writes) and renewing the job's
-   lease; when abort is asked, start nothing new and mark the rest CANCELLED.
+1. `execute_push` (the job's first task): take the manifest (copy the dry run's objects into
+   the job, inside the database, unless it has them already), check the destination can be
+   written (a marker is written and removed), refuse or restore archived objects, skip objects
+   already at the destination with the same size and ETag (one listing), then queue one task
+   per batch of objects but the first, which it copies itself, so several workers on several
+   machines share a large push.
+2. `push_batch` (one task per batch): claim the batch's PENDING objects (a claim is a token
+   and a lease on each object, taken by one UPDATE, so a batch delivered twice, or queued again
+   by the sweeper, never copies an object another worker holds), copy them in a thread pool,
+   recording each outcome as it completes (in short batches of writes) while a heartbeat renews
+   the claims and the job's lease; when abort is asked, start nothing new and mark the rest
+   CANCELLED. Then adopt the objects whose claims ran out (a worker died holding them).
+   A write that finds the database gone is retried until it is back (`JOB_DB_WAIT_SECONDS`).
 3. `finalize` (whoever completes the last object): verify every copy against one listing of
    the destination, write lims.csv at the destination root, and end the job.
 
-A worker that dies leaves its objects PENDING and its lease to run out; `sweep` (a django-q2
-schedule) then queues the job's PENDING objects again.
+A worker that dies leaves its objects PENDING under claims that run out, and the job's lease
+with them; `sweep` (a django-q2 schedule, and every worker as it starts) then queues the
+job's PENDING objects again.
 """
 
 from __future__ import annotations
@@ -23,20 +29,25 @@ import logging
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, F, Max, Q, Sum, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
-from jobs.manifest import manifest_entries, pages_by_position
+from jobs.manifest import copy_manifest, manifest_entries, pages_by_position
 from jobs.models import Job, JobObject, JobStatus, ShareType
 from jobs.runner import CONTINUES, execute
 from jobs.script import ChecksumLists, ScriptEntry
@@ -61,6 +72,11 @@ FLUSH_SECONDS = 0.5
 OBJECT_ATTEMPTS = 3
 VERIFY_PAGE = 2000  # objects read at a time to verify them and list their checksums
 DONE = (JobObject.Status.COPIED, JobObject.Status.SKIPPED, JobObject.Status.FAILED)
+PENDING = JobObject.Status.PENDING
+# The database errors of a lost connection (a restart, a failover, a dropped socket): a step
+# that meets one waits for the database and is done again.
+CONNECTION_ERRORS = (OperationalError, InterfaceError)
+T = TypeVar("T")
 
 
 Target = S3Target | Icav2Target
@@ -76,8 +92,10 @@ class Batch:
 
 
 def execute_push(job: Job) -> str | None:
-    """The job's first task: checks, skip what is there already, then queue the batches."""
+    """The job's first task: take the manifest, checks, skip what is there already, then
+    queue the batches."""
     job.renew_lease(settings.JOB_LEASE_SECONDS)
+    waiting_for_database(take_manifest, job)
     target = target_for(job.destination)
     marker = check_writable(job, target)
     # The marker is written: the destination takes writes. Its removal, the archive check's
@@ -98,6 +116,22 @@ def execute_push(job: Job) -> str | None:
         job.log(f"{skipped} object(s) already at the destination, identical: skipped.")
     save_progress(job)
     return dispatch(job)
+
+
+def take_manifest(job: Job) -> bool:
+    """Give the push its dry run's objects, in a fresh state, with their totals: one
+    INSERT ... SELECT and one update in one transaction, done by the worker, not by the launch
+    (which then costs the same whatever the dry run's size). A job that has objects already
+    (resumed, or its first task delivered twice) keeps them. True if it copied them."""
+    if job.source_dry_run_id is None:
+        return False
+    with transaction.atomic():
+        # The job's row lock makes a second caller wait, then find the objects there.
+        Job.objects.select_for_update().filter(pk=job.pk).values_list("pk").first()
+        if JobObject.objects.filter(job=job).exists():
+            return False
+        copy_manifest(job.source_dry_run.job, job)
+    return True
 
 
 def check_writable(job: Job, target: Target) -> str:
@@ -142,16 +176,21 @@ def _with_archive_state(objects) -> list[JobObject]:
 
 
 def skip_identical(
-    job: Job, target: Target, existing: dict[str, tuple[int, str]] | None = None
+    job: Job,
+    target: Target,
+    existing: dict[str, tuple[int, str]] | None = None,
+    among: list[int] | None = None,
 ) -> int:
-    """Mark SKIPPED the PENDING objects already at the destination with the same content
-    (`identical_at_destination`), found by one listing of the destination (`existing`, else
-    made now), not one HEAD per object."""
+    """Mark SKIPPED the PENDING objects (of the pks `among`, else all) already at the
+    destination with the same content (`identical_at_destination`), found by one listing of
+    the destination (`existing`, else made now), not one HEAD per object."""
     if existing is None:
         existing = target.existing()
     if not existing:
         return 0  # a fresh destination: nothing to compare
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
+    if among is not None:
+        pending = pending.filter(pk__in=among)
     identical = sorted(identical_at_destination(pending, existing, target.etags_comparable))
     for start in range(0, len(identical), 1000):
         JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
@@ -203,22 +242,21 @@ def _copied_before(uris: list[str]) -> set[tuple[str, str, str]]:
     return found
 
 
-def dispatch(job: Job) -> str | None:
-    """Queue a task per batch of PENDING objects; finish at once when none is left."""
-    positions = list(
-        JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
-        .order_by("position")
-        .values_list("position", flat=True)
-    )
-    if not positions:
+def dispatch(job: Job, copy_first: bool = True) -> str | None:
+    """Queue a task per batch of PENDING objects; finish at once when none is left.
+
+    The batches' bounds come from the database (`batch_bounds`), never the positions
+    themselves, so a push of any size costs this process the same memory. With `copy_first`
+    the first batch is copied by this task: one hand-over through the queue fewer (each waits
+    up to the workers' poll, Q_CLUSTER_POLL_MS)."""
+    pending = JobObject.objects.filter(job=job, status=PENDING)
+    count = pending.count()
+    if not count:
         return finalize(job)
-    size = settings.PUSH_BATCH_SIZE
-    batches = [
-        Batch(positions[i], positions[min(i + size, len(positions)) - 1])
-        for i in range(0, len(positions), size)
-    ]
-    job.log(f"Copying {len(positions)} object(s) in {len(batches)} batch(es).")
-    for batch in batches[1:]:
+    batches = batch_bounds(job)
+    first = next(batches)
+    job.log(f"Copying {count} object(s) in {-(-count // settings.PUSH_BATCH_SIZE)} batch(es).")
+    for batch in batches if copy_first else (first, *batches):
         async_task(
             "jobs.tasks.push_batch",
             str(job.pk),
@@ -226,47 +264,146 @@ def dispatch(job: Job) -> str | None:
             batch.last,
             task_name=f"push-{job.pk}-{batch.first}",
         )
-    # The first batch is copied by this task: one hand-over through the queue fewer (each
-    # waits up to the workers' poll, Q_CLUSTER_POLL_MS).
-    return copy_batch(job, batches[0])
+    return copy_batch(job, first) if copy_first else CONTINUES
+
+
+def batch_bounds(job: Job):
+    """The job's PENDING objects cut into runs of PUSH_BATCH_SIZE by position: the database
+    numbers them (a window function) and returns every PUSH_BATCH_SIZE-th position only."""
+    pending = JobObject.objects.filter(job=job, status=PENDING)
+    starts = (
+        pending.annotate(n=Window(RowNumber(), order_by=F("position").asc()))
+        .annotate(offset=(F("n") - 1) % settings.PUSH_BATCH_SIZE)
+        .filter(offset=0)
+        .order_by("position")
+        .values_list("position", flat=True)
+    )
+    first = None
+    for start in starts.iterator(chunk_size=2000):
+        if first is not None:
+            yield Batch(first, start - 1)
+        first = start
+    if first is not None:
+        yield Batch(first, pending.aggregate(last=Max("position"))["last"])
 
 
 # --- step 2 -----------------------------------------------------------------------------------
 
 
 def push_batch(job_id: str, first: int, last: int) -> str:
-    job = Job.objects.select_related("share_request").filter(pk=job_id).first()
+    job = waiting_for_database(Job.objects.select_related("share_request").filter(pk=job_id).first)
     if job is None or job.status != JobStatus.RUNNING:
         return job.status if job else "MISSING"
     return execute(job, lambda j: copy_batch(j, Batch(first, last)))
 
 
 def copy_batch(job: Job, batch: Batch) -> str | None:
-    """Copy the batch's PENDING objects; finish the job if this was the last of its work."""
-    todo = list(
-        JobObject.objects.filter(
-            job=job,
-            status=JobObject.Status.PENDING,
-            position__gte=batch.first,
-            position__lte=batch.last,
-        ).order_by("position")
-    )
+    """Claim and copy the batch's PENDING objects, then adopt any left by a dead worker;
+    finish the job if this was the last of its work."""
     options = CopyOptions(
         multipart_threshold=settings.PUSH_MULTIPART_THRESHOLD,
         part_size=settings.PUSH_PART_SIZE,
         storage_class=settings.PUSH_STORAGE_CLASS,
         bucket_owner_full_control=settings.PUSH_BUCKET_OWNER_FULL_CONTROL,
     )
-    with _Heartbeat(job):
-        _copy_all(job, todo, options, target_for(job.destination))
-    if JobObject.objects.filter(job=job, status=JobObject.Status.PENDING).exists():
+    target = target_for(job.destination)
+    token = uuid.uuid4().hex
+    in_batch = Q(position__gte=batch.first, position__lte=batch.last)
+    with _Heartbeat(job, token):
+        todo = waiting_for_database(claim, job, token, in_batch)
+        _copy_all(job, token, todo, options, target)
+        # Objects whose claims ran out: their worker died (or lost the database for longer
+        # than a lease). This worker is free and the job's: it copies them now.
+        tried = {item.pk for item in todo}
+        while not waiting_for_database(job.abort_was_requested):
+            orphans = Q(claimed_until__lt=timezone.now())
+            todo = [
+                o for o in waiting_for_database(claim, job, token, orphans) if o.pk not in tried
+            ]
+            if not todo:
+                break
+            tried.update(item.pk for item in todo)
+            # What the dead worker copied but had not recorded is there already.
+            pks = [item.pk for item in todo]
+            waiting_for_database(skip_identical, job, target, among=pks)
+            todo = waiting_for_database(list, claim_held(token).filter(pk__in=pks))
+            job.log(
+                f"Copying {len(todo)} object(s) that a stopped worker held (of {len(pks)}; "
+                "the others it had copied).",
+                level="WARNING",
+            )
+            _copy_all(job, token, todo, options, target)
+    if waiting_for_database(JobObject.objects.filter(job=job, status=PENDING).exists):
+        waiting_for_database(release_lease, job)
         return CONTINUES
     return finalize(job)
 
 
-def _copy_all(job: Job, todo: list[JobObject], options: CopyOptions, target: Target) -> None:
+def claim(job: Job, token: str, which: Q) -> list[JobObject]:
+    """Claim `which` of the job's PENDING objects that no live claim holds (at most
+    PUSH_BATCH_SIZE of them) for this batch, and return them.
+
+    One UPDATE takes them: of two workers claiming the same objects at once, the database lets
+    one update them and the other, once it sees the first's claims, finds nothing left."""
+    now = timezone.now()
+    free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    candidates = (
+        JobObject.objects.filter(which, free, job=job, status=PENDING)
+        .order_by("position")
+        .values("pk")[: settings.PUSH_BATCH_SIZE]
+    )
+    JobObject.objects.filter(free, pk__in=candidates, status=PENDING).update(
+        claimed_by=token, claimed_until=now + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    )
+    return list(claim_held(token).filter(job=job))
+
+
+def claim_held(token: str):
+    """The PENDING objects a batch's claims hold, in order."""
+    return JobObject.objects.filter(status=PENDING, claimed_by=token).order_by("position")
+
+
+def release_lease(job: Job) -> None:
+    """A batch that ends with objects still PENDING leaves the job's lease at the end of the
+    last live claim (another worker still copies, or a dead one's claims run out then), or
+    ends it now when nothing holds a claim (the work left sits in batches that no live worker
+    may ever start): either way the sweeper resumes the job as soon as nobody works on it,
+    not one lease after this batch. A worker that renewed the lease meanwhile keeps it."""
+    lease = Job.objects.filter(pk=job.pk).values_list("lease_expires_at", flat=True).first()
+    now = timezone.now()
+    held = JobObject.objects.filter(job=job, status=PENDING, claimed_until__gt=now).aggregate(
+        until=Max("claimed_until")
+    )["until"]
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, lease_expires_at=lease).update(
+        lease_expires_at=held or now
+    )
+
+
+def waiting_for_database(step: Callable[..., T], *args, **kwargs) -> T:
+    """Do a database step; when the connection is lost (the server restarts, fails over, or
+    ends it), close it and do the step again, waiting longer each time (0.5 s doubling to
+    5 s), for up to JOB_DB_WAIT_SECONDS: a push outlives a database outage instead of dying
+    with it. Steps are safe to repeat (guarded updates, reads). Inside a transaction the error
+    is raised: the transaction is lost with its connection."""
+    deadline = time.monotonic() + settings.JOB_DB_WAIT_SECONDS
+    delay = 0.5
+    while True:
+        try:
+            return step(*args, **kwargs)
+        except CONNECTION_ERRORS as error:
+            if connection.in_atomic_block or time.monotonic() >= deadline:
+                raise
+            logger.warning("database unavailable (%s); trying again in %.1f s", error, delay)
+            connection.close()
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+
+def _copy_all(
+    job: Job, token: str, todo: list[JobObject], options: CopyOptions, target: Target
+) -> None:
     results: list[tuple[JobObject, str]] = []  # (object, "" or the error)
-    aborted = job.abort_was_requested()  # asked before this batch started
+    aborted = waiting_for_database(job.abort_was_requested)  # asked before this batch started
     last_flush = time.monotonic()
     with ThreadPoolExecutor(max_workers=settings.PUSH_THREADS) as pool:
         running: set[Future] = set()
@@ -282,15 +419,48 @@ def _copy_all(job: Job, todo: list[JobObject], options: CopyOptions, target: Tar
             finished, running = wait(running, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
             results += [future.result() for future in finished]
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                _record(job, results)
+                lost = _flush(job, token, results)
+                if lost:  # the database was gone: keep only what this batch still holds
+                    queue = iter(waiting_for_database(_still_held, token, list(queue)))
                 results, last_flush = [], time.monotonic()
-                aborted = aborted or job.abort_was_requested()
-    _record(job, results)
-    if aborted or job.abort_was_requested():
-        JobObject.objects.filter(job=job, status=JobObject.Status.PENDING).update(
-            status=JobObject.Status.CANCELLED
-        )
-        save_progress(job)
+                aborted = aborted or waiting_for_database(job.abort_was_requested)
+    _flush(job, token, results)
+    if aborted or waiting_for_database(job.abort_was_requested):
+        waiting_for_database(_cancel, job, token)
+
+
+def _flush(job: Job, token: str, results: list[tuple[JobObject, str]]) -> bool:
+    """Record the outcomes, waiting for the database if need be; True if it had to wait."""
+    try:
+        _record(job, results)
+    except CONNECTION_ERRORS:
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        waiting_for_database(_record, job, results)
+        return True
+    return False
+
+
+def _still_held(token: str, items: list[JobObject]) -> list[JobObject]:
+    """The items this batch still claims: after a long outage, its claims may have run out
+    and been taken by another worker, which copies those."""
+    held = set(
+        JobObject.objects.filter(
+            pk__in=[item.pk for item in items], claimed_by=token, status=PENDING
+        ).values_list("pk", flat=True)
+    )
+    return [item for item in items if item.pk in held]
+
+
+def _cancel(job: Job, token: str) -> None:
+    """After an abort: mark CANCELLED the PENDING objects not held by another live batch
+    (each batch cancels its own), and update the progress."""
+    live_elsewhere = Q(claimed_until__gte=timezone.now()) & ~Q(claimed_by=token)
+    JobObject.objects.filter(job=job, status=PENDING).exclude(live_elsewhere).update(
+        status=JobObject.Status.CANCELLED
+    )
+    save_progress(job)
 
 
 def _copy_one(item: JobObject, options: CopyOptions, target: Target) -> tuple[JobObject, str]:
@@ -352,15 +522,18 @@ def save_progress(job: Job) -> None:
 
 
 class _Heartbeat:
-    """Renews the job's lease from a thread while a batch works (a big copy can be slow)."""
+    """Renews the job's lease and the batch's claims from a thread while a batch works (a big
+    copy can be slow), every third of a lease; a renewal that finds the database gone is
+    tried again at the next beat, on a new connection."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, token: str):
         self.job = job
+        self.token = token
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
     def __enter__(self) -> _Heartbeat:
-        self.job.renew_lease(settings.JOB_LEASE_SECONDS)
+        waiting_for_database(self.job.renew_lease, settings.JOB_LEASE_SECONDS)
         self.thread.start()
         return self
 
@@ -369,13 +542,20 @@ class _Heartbeat:
         self.thread.join()
 
     def _beat(self) -> None:
-        from django.db import connection
-
         try:
             while not self.stop.wait(settings.JOB_LEASE_SECONDS / 3):
-                self.job.renew_lease(settings.JOB_LEASE_SECONDS)
+                try:
+                    self.renew()
+                except CONNECTION_ERRORS as error:
+                    logger.warning("could not renew the lease of job %s: %s", self.job.pk, error)
+                    connection.close()
         finally:
             connection.close()
+
+    def renew(self) -> None:
+        until = timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+        JobObject.objects.filter(claimed_by=self.token, status=PENDING).update(claimed_until=until)
+        Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(lease_expires_at=until)
 
 
 # --- step 3 -----------------------------------------------------------------------------------
@@ -530,6 +710,9 @@ def _resume(job: Job) -> str | None:
     if job.finalizing:
         Job.objects.filter(pk=job.pk).update(finalizing=False)  # died while finishing
         job.finalizing = False
+    take_manifest(job)  # died before its first task had taken it
     skip_identical(job, target_for(job.destination))  # copied by the dead worker, unrecorded
     save_progress(job)
-    return dispatch(job)
+    # Queued, not copied here: the sweep stays short, and every batch claims its objects, so
+    # those a live worker still holds are left to it.
+    return dispatch(job, copy_first=False)

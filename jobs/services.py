@@ -8,7 +8,6 @@ from functools import partial
 from django.db import transaction
 from django_q.tasks import async_task
 
-from jobs.manifest import copy_manifest
 from jobs.models import Job, JobStatus, ShareType
 from shares.models import DryRun, ShareRequest, fingerprint_of
 from sharing_project.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
@@ -22,8 +21,10 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
     Steps: for a push that is not a dry run, require a successful dry run young enough (409
     otherwise): `reviewed`, the dry run the operator looked at, when given, else the newest;
     then, in one transaction, find or create the share request (by fingerprint) and save the
-    job; enqueue it on commit, so a worker never sees a job that is not in the database. A
-    refused launch writes nothing.
+    job (a push with its dry run's totals: its worker copies the dry run's objects into it,
+    jobs.push.take_manifest, so a launch costs the same whatever the dry run's size); enqueue
+    it on commit, so a worker never sees a job that is not in the database. A refused launch
+    writes nothing.
     """
     fingerprint = fingerprint_of(config)
     known = ShareRequest.objects.filter(fingerprint=fingerprint).first()
@@ -53,10 +54,11 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
             destination=config.get("shareDestination", ""),
             source_dry_run=source_dry_run,
             created_by=user,
+            objects_total=source_dry_run.object_count if source_dry_run else 0,
+            bytes_total=source_dry_run.total_bytes if source_dry_run else 0,
         )
         job.log(f"Launched by {user.get_username()}.")
         if source_dry_run is not None:
-            copy_manifest(source_dry_run.job, job)
             count = source_dry_run.object_count
             job.log(f"Sends the {count} object(s) of dry run {source_dry_run.job_id}.")
         transaction.on_commit(partial(enqueue_job, job.pk))

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import gc
+import logging
+
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from jobs import dryrun, pull, push, runner
 from shares.contract import ShareType
@@ -15,6 +21,7 @@ EXECUTORS: dict[tuple[str, bool], runner.Executor] = {
     (ShareType.PUSH, False): push.execute_push,
 }
 _frozen = False
+logger = logging.getLogger(__name__)
 
 
 def run_job(job_id: str) -> str:
@@ -32,8 +39,23 @@ def push_batch(job_id: str, first: int, last: int) -> str:
 
 
 def sweep() -> int:
-    """Scheduled every minute: resume pushes whose worker died."""
+    """Scheduled: resume pushes whose worker died. django-q2's schedules step by whole
+    minutes, but its scheduler looks every 30 s in each cluster: the sweep makes itself due
+    again at once, so that it runs at every look (a stalled push waits 30 s at most)."""
+    Schedule.objects.filter(func="jobs.tasks.sweep").update(next_run=timezone.now())
     return push.sweep()
+
+
+def sweep_at_start(**kwargs) -> None:
+    """Every worker process, as it starts (django-q2's post_spawn): queue a sweep. A cluster
+    starting is often one restarted after a crash, whose pushes are waiting to be resumed.
+    Not in sync mode, where django-q2 runs each task through a worker of its own, in place."""
+    if Conf.SYNC:
+        return
+    try:
+        async_task("jobs.tasks.sweep", task_name="sweep-at-start")
+    except Exception:  # the database is not there yet: the schedule sweeps later
+        logger.warning("could not queue a sweep at start", exc_info=True)
 
 
 def renew_links(job_id: str) -> str:

@@ -182,7 +182,12 @@ PUSH_THREADS = read_int("PUSH_THREADS", 16, minimum=1, maximum=128)
 PUSH_BATCH_SIZE = read_int("PUSH_BATCH_SIZE", 2000, minimum=1, maximum=100_000)
 PUSH_STORAGE_CLASS = read_str("PUSH_STORAGE_CLASS", "") or None
 PUSH_BUCKET_OWNER_FULL_CONTROL = read_bool("PUSH_BUCKET_OWNER_FULL_CONTROL", False)
-JOB_LEASE_SECONDS = read_int("JOB_LEASE_SECONDS", 120, minimum=2, maximum=3600)
+# A push's workers renew the job's lease and their objects' claims every third of this; a
+# worker that dies is noticed when they run out, and its objects are copied by another.
+JOB_LEASE_SECONDS = read_int("JOB_LEASE_SECONDS", 30, minimum=2, maximum=3600)
+# How long a push's batch waits for a database that went away (a restart, a failover) before
+# it gives up; its writes are tried again, on a new connection, until then.
+JOB_DB_WAIT_SECONDS = read_int("JOB_DB_WAIT_SECONDS", 300, minimum=0, maximum=3600)
 
 # --- Checksums ------------------------------------------------------------------------------
 # An object with no checksum known (no MD5 ETag, no full-object checksum in S3, none in the

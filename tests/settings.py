@@ -32,6 +32,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # (tests/test_worker.py runs a real `qcluster` process instead).
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
+# A push's heartbeat renews its lease from a thread with a connection of its own, which waits
+# for the test's open transaction (SQLite's write lock, PostgreSQL's row locks): in-process
+# tests finish long before a beat of this lease. A real cluster gets the default.
+JOB_LEASE_SECONDS = 120
 
 # A file, not memory, so that a real worker process (tests/test_worker.py) sees the test data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

@@ -6,9 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobObject
+from jobs.push import take_manifest
 from shares.models import DryRun, ShareRequest
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +119,8 @@ def test_dry_run_freezes_its_manifest(launch, demo, operator_client):
 def test_a_push_is_given_exactly_its_dry_runs_objects_in_a_fresh_state(
     launch, demo, operator_client
 ):
-    """The launch copies the dry run's objects inside the database (INSERT ... SELECT)."""
+    """The push's first task copies the dry run's objects inside the database (INSERT ...
+    SELECT); the launch only saves the job, with the dry run's totals."""
     launch(**PUSH, dryrun=True)
     dry = Job.objects.get()
     dry.job_objects.filter(position=0).update(at_destination="different")
@@ -124,6 +128,12 @@ def test_a_push_is_given_exactly_its_dry_runs_objects_in_a_fresh_state(
     body = operator_client.post("/api/v1/jobs", PUSH, format="json").json()
     push = Job.objects.get(pk=body["id"])
     assert push.status == "PENDING"
+    assert not push.job_objects.exists()
+    assert (push.objects_total, push.bytes_total) == (dry.objects_total, dry.bytes_total)
+    assert body["progress"]["objectsTotal"] == dry.objects_total
+
+    assert take_manifest(push)
+    assert not take_manifest(push)  # a job that has its objects keeps them
     fields = ["position", "relative_path", "source_uri", "destination_uri", "size", "etag", "md5"]
     fields += ["checksum_source", "library_id", "lane", "portal_run_id", "workflow_name"]
     listed = list(dry.job_objects.order_by("position").values_list(*fields))
@@ -132,5 +142,62 @@ def test_a_push_is_given_exactly_its_dry_runs_objects_in_a_fresh_state(
     assert set(sent.values_list("status", "error", "verified_by", "at_destination")) == {
         ("PENDING", "", "", "")
     }
+    push.refresh_from_db()
     assert (push.objects_total, push.bytes_total) == (dry.objects_total, dry.bytes_total)
     assert dry.job_objects.filter(at_destination="different").count() == 1  # left as it was
+
+
+def _grow(dry: Job, extra: int) -> None:
+    """`extra` more objects in a dry run's manifest, written straight to the database."""
+    start = dry.job_objects.count()
+    JobObject.objects.bulk_create(
+        (
+            JobObject(
+                job=dry,
+                position=start + n,
+                kind=JobObject.Kind.SECONDARY,
+                source_uri=f"s3://source-bucket/bulk/{n:05d}.txt",
+                relative_path=f"bulk/{n:05d}.txt",
+                destination_uri=f"s3://collaborator-bucket/bpop/bulk/{n:05d}.txt",
+                size=10,
+                status=JobObject.Status.LISTED,
+            )
+            for n in range(extra)
+        ),
+        batch_size=1000,
+    )
+    DryRun.objects.filter(job=dry).update(
+        object_count=start + extra, total_bytes=dry.bytes_total + 10 * extra
+    )
+
+
+def _launch_queries(operator_client) -> tuple[str, list[str]]:
+    with CaptureQueriesContext(connection) as queries:
+        body = operator_client.post("/api/v1/jobs", PUSH, format="json").json()
+    return body["id"], [query["sql"] for query in queries]
+
+
+def test_launching_a_push_costs_the_same_whatever_the_dry_runs_size(
+    launch, demo, operator_client, django_assert_max_num_queries
+):
+    """A launch used to copy the dry run's objects inside the request (one INSERT ... SELECT
+    of every row): the request grew with the share."""
+    launch(**PUSH, dryrun=True)
+    dry = Job.objects.get()
+    before = dry.objects_total
+    _small, small = _launch_queries(operator_client)
+    _grow(dry, 5000)
+    with django_assert_max_num_queries(len(small)):
+        push_id, big = _launch_queries(operator_client)
+    push = Job.objects.get(pk=push_id)
+    assert len(big) == len(small)
+    assert not [sql for sql in small + big if 'INSERT INTO "jobs_jobobject"' in sql]
+    assert not push.job_objects.exists()
+    assert push.objects_total == DryRun.objects.get().object_count == 5000 + before
+    assert any(
+        f"Sends the {push.objects_total} object(s) of dry run {dry.pk}." == line.message
+        for line in push.log_lines.all()
+    )
+    # The worker's first step copies them, in the database.
+    assert take_manifest(push)
+    assert push.job_objects.filter(status="PENDING").count() == push.objects_total

@@ -165,8 +165,8 @@ class FaultProxy:
     `slowdown_every=N` answers every Nth eligible request `503 SlowDown` (as S3 does when
     throttling); `reset_every=N` resets the connection (TCP RST) after reading every Nth eligible
     request; 0 disables either. `only_methods` limits faults to those HTTP methods (others are
-    always forwarded). Counters: `requests` (complete requests read), `slowdowns`, `resets` and
-    `forwarded` (answered by the upstream); `errors` lists unexpected failures.
+    always forwarded). Counters: `requests` (complete requests read), `slowdowns`, `resets`,
+    `forwarded` (answered by the upstream) and `copies` (the forwarded copy requests); `errors` lists unexpected failures.
     """
 
     def __init__(
@@ -198,7 +198,14 @@ class FaultProxy:
         self.corrupted = 0  # requests whose bytes were changed
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._counts = {"requests": 0, "eligible": 0, "slowdowns": 0, "resets": 0, "forwarded": 0}
+        self._counts = {
+            "requests": 0,
+            "eligible": 0,
+            "slowdowns": 0,
+            "resets": 0,
+            "forwarded": 0,
+            "copies": 0,
+        }
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
@@ -225,6 +232,12 @@ class FaultProxy:
     @property
     def forwarded(self) -> int:
         return self._count("forwarded")
+
+    @property
+    def copies(self) -> int:
+        """Copy requests (CopyObject, UploadPartCopy: a PUT with x-amz-copy-source) that the
+        upstream answered."""
+        return self._count("copies")
 
     def _bump(self, name: str) -> None:
         with self._lock:
@@ -376,6 +389,8 @@ class FaultProxy:
             conn.sendall(_plain(502, "Bad Gateway", f"upstream failed: {error}"))
             return False
         self._bump("forwarded")
+        if request.get("x-amz-copy-source") is not None:
+            self._bump("copies")
         flip = method == "GET" and response_body and not response.chunked()
         if flip and self._path(request) == self.flip_byte_of:
             response_body = bytes([response_body[0] ^ 1]) + response_body[1:]
