@@ -127,7 +127,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "about 100 objects a second here",
     )
     parser.add_argument(
-        "--two-clusters", action="store_true", help="also push with two clusters at each size"
+        "--two-clusters",
+        action="store_true",
+        help="also push with two clusters, at the smallest push size",
     )
     parser.add_argument("--database", default=ADMIN_DATABASE, help="where to create the database")
     parser.add_argument("--tools-venv", type=Path, default=harness.ROOT / ".venv-bench")
@@ -217,7 +219,7 @@ def measure(bench: Bench, objects: int) -> Size:
     size.phases["pull"] = run_job(
         bench, lambda: launch(config(run_id, "pull"), dryrun=False, user=bench.user)
     )
-    if bench.two_clusters:
+    if bench.two_clusters and objects == min(bench.push_sizes):
         again = config(
             run_id, "push", f"s3://{DEST_BUCKET}/push2-{objects}-{uuid.uuid4().hex[:8]}/"
         )
