@@ -253,10 +253,11 @@ def dispatch(job: Job, copy_first: bool = True) -> str | None:
     count = pending.count()
     if not count:
         return finalize(job)
-    batches = batch_bounds(job)
-    first = next(batches)
+    # Read whole before queuing: the ORM broker may close this connection as it enqueues.
+    # (One pair of bounds per batch: memory grows with the push / PUSH_BATCH_SIZE only.)
+    first, *batches = batch_bounds(job)
     job.log(f"Copying {count} object(s) in {-(-count // settings.PUSH_BATCH_SIZE)} batch(es).")
-    for batch in batches if copy_first else (first, *batches):
+    for batch in batches if copy_first else [first, *batches]:
         async_task(
             "jobs.tasks.push_batch",
             str(job.pk),
