@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import itertools
 import os
 import re
 import signal
@@ -24,7 +23,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import emit, facts, git_version, progress, table  # noqa: E402
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/dsm_bench_load"
-BATCH = 5000
 PASSWORD = "bench-load-password"  # noqa: S105 (a throw-away database)
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:sharing_project.gunicorn_conf"]
 PACES = {"polling (0.5-1.5 s between requests)": "0.5-1.5", "flat out (no pause)": "0"}
@@ -59,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     scratch = Path(tempfile.mkdtemp(prefix="bench-load-", dir="/tmp"))
     env = setup_django(args.database_url, scratch)
-    progress(f"Seeding a job of {args.objects} objects (batches of {BATCH})...")
+    progress(f"Seeding a job of {args.objects} objects (seed_scale --job-objects)...")
     started = time.monotonic()
     job_id = seed_job(args.objects)
     progress(f"Job {job_id} ready in {time.monotonic() - started:.0f} s.")
@@ -137,76 +134,12 @@ def setup_django(database_url: str, scratch: Path) -> dict[str, str]:
 
 
 def seed_job(n: int) -> str:
-    """A SUCCEEDED pull of `n` fastq objects (PRESIGNED), written straight to the database in
-    batches of BATCH rows generated as they go; the same job again if it is there already.
-    (`manage.py seed_scale --job-objects N` does the same; this can call it instead.)"""
-    from django.contrib.auth.models import User
-    from django.db import connection, transaction
-    from django.utils import timezone
+    """The SUCCEEDED pull of `n` objects that `manage.py seed_scale --job-objects N` writes
+    straight to the database (COPY on PostgreSQL); the same job again if it is there."""
+    from catalogue.scale import DEFAULT_BUCKET
+    from jobs.scale import seed_finished_pull
 
-    from jobs.models import Job, JobObject, JobStatus
-    from shares.models import ShareRequest
-
-    config = {"bench": "load", "objects": n, "shareType": "pull", "dataTypeList": ["Fastq"]}
-    share, _ = ShareRequest.objects.get_or_create(
-        fingerprint=f"bench-load-{n}", defaults={"config": config}
-    )
-    done = Job.objects.filter(share_request=share, status=JobStatus.SUCCEEDED, objects_done=n)
-    if job := done.first():
-        return str(job.pk)
-    Job.objects.filter(share_request=share).delete()
-    now = timezone.now()
-    user, _ = User.objects.get_or_create(username="bench-operator")
-    size = 1_000_000
-    job = Job.objects.create(
-        share_request=share,
-        share_type="pull",
-        status=JobStatus.RUNNING,  # until its objects are all there
-        created_by=user,
-        created_at=now - timedelta(minutes=5),
-        started_at=now - timedelta(minutes=5),
-        objects_total=n,
-        bytes_total=n * size,
-    )
-    rows = (_object(job, position, size) for position in range(n))
-    while batch := list(itertools.islice(rows, BATCH)):
-        with transaction.atomic():
-            JobObject.objects.bulk_create(batch)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE jobs_jobobject")
-    Job.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, objects_done=n, bytes_done=n * size, finished_at=now
-    )
-    return str(job.pk)
-
-
-def _object(job, position: int, size: int):
-    """Fastq R1/R2 of 8 lanes (2 runs x 4) per library, 1,000 libraries per run pair."""
-    from jobs.models import JobObject
-
-    row, read = divmod(position, 2)
-    library_index, slot = divmod(row, 8)
-    library = f"L{2400000 + library_index:07d}"
-    run = f"2401{(library_index // 1000) * 2 + slot // 4:02d}_A01052_0185_AHJLMNDSXA"
-    lane = slot % 4 + 1
-    name = f"{library}_S1_L00{lane}_R{read + 1}_001.fastq.gz"
-    path = f"fastq/{run}/Lane_{lane}/{library}/{name}"
-    etag = f"{position:032x}"
-    return JobObject(
-        job=job,
-        position=position,
-        kind=JobObject.Kind.FASTQ,
-        source_uri=f"s3://dsm-demo-data/primary/{run}/Lane_{lane}/{library}/{name}",
-        relative_path=path,
-        size=size,
-        etag=etag,
-        md5=etag,
-        checksum_source="md5-etag",
-        library_id=library,
-        instrument_run_id=run,
-        lane=lane,
-        status=JobObject.Status.PRESIGNED,
-    )
+    return str(seed_finished_pull(DEFAULT_BUCKET, n).job.pk)
 
 
 def operator_token() -> str:
