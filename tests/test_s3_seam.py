@@ -51,6 +51,50 @@ def test_start_up_models_and_migrations_do_not_load_boto3() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
+FIRST_CALLS_AT_ONCE = """
+import threading
+
+import django
+
+django.setup()
+from sharing_project.s3.client import client, client_for_credentials
+
+at_once = threading.Barrier(16)
+built = []
+
+
+def first_call():
+    at_once.wait()
+    built.append(client())
+
+
+threads = [threading.Thread(target=first_call) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+other = client_for_credentials("AKIA", "secret", "token", "ap-southeast-2")
+print(len({id(c) for c in built}), other._loader is built[0]._loader)
+"""
+
+
+def test_threads_asking_for_the_client_at_once_share_one(s3_endpoint) -> None:
+    """Regression: a push's 16 copy threads, starting together in a fresh worker, each built
+    a client of their own (functools.cache does not lock), with its own copy of the S3 model:
+    a worker of 345 MB instead of about 120 MB. Clients for other credentials share the
+    models too."""
+    answer = subprocess.run(
+        [sys.executable, "-c", FIRST_CALLS_AT_ONCE],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert answer.stdout.split() == ["1", "True"]
+
+
 def test_s3_max_attempts_counts_every_attempt_of_every_client(
     s3, s3_endpoint, settings, monkeypatch
 ) -> None:

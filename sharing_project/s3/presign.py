@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import botocore.session
 from django.conf import settings
 
-from sharing_project.s3.client import config
+from sharing_project.s3.client import config, sharing_models
 from sharing_project.s3.uris import parse_s3_uri
 
 
@@ -46,22 +45,13 @@ class Presigner:
         return signed
 
 
-@functools.cache
-def _data_loader():
-    """botocore's loader of service models (read-only JSON, cached inside it), shared by the
-    signing sessions: a new session would otherwise read and parse the S3 model again, about
-    50 ms each time."""
-    return botocore.session.Session().get_component("data_loader")
-
-
 def presigner(lifetime_seconds: int) -> Presigner:
     """A signer on PRESIGN_AWS_PROFILE (a dedicated identity for week-long links) or the
     default credentials, frozen now so that every URL is signed by the same credentials.
     A new session each time, so that credentials are resolved afresh (profiles, the
     environment); only the service models are shared."""
     lifetime_seconds = min(lifetime_seconds, settings.PRESIGNED_URL_MAX_LIFETIME_SECONDS)
-    session = botocore.session.Session(profile=settings.PRESIGN_AWS_PROFILE)
-    session.register_component("data_loader", _data_loader())
+    session = sharing_models(botocore.session.Session(profile=settings.PRESIGN_AWS_PROFILE))
     credentials = session.get_credentials()
     if credentials is None:
         raise RuntimeError("No AWS credentials to sign download links with.")
