@@ -4,6 +4,9 @@ store before it serves.
 
 Writing 300,000 objects through moto's HTTP API takes most of an hour on this machine; its own
 store takes a minute. The scale benchmark measures listing and copying them, never this.
+
+It counts the S3 requests it serves: `GET /_bench/requests` answers their number so far (the
+benchmark reads it before and after a step, for its requests per object).
 """
 
 from __future__ import annotations
@@ -13,8 +16,13 @@ import sys
 import threading
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
 from moto.s3.models import s3_backends
-from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 REGION = "ap-southeast-2"
 
@@ -36,14 +44,36 @@ def preload(bucket: str, sizes: list[int]) -> int:
     return count
 
 
+class CountingRequests:
+    """moto's WSGI application, counting the requests it serves (but its own and ours)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.total = 0
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_bench/requests":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(self.total).encode()]
+        if not path.startswith("/moto-api"):
+            with self.lock:
+                self.total += 1
+        return self.app(environ, start_response)
+
+
 def main(argv: list[str]) -> int:
     port, bucket, *sizes = argv
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sharing_project.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     count = preload(bucket, [int(size) for size in sizes])
     print(f"preloaded {count} objects into {bucket}", flush=True)
-    ThreadedMotoServer(ip_address="127.0.0.1", port=int(port), verbose=False).start()
-    threading.Event().wait()  # serve until terminated
+    app = CountingRequests(DomainDispatcherApplication(create_backend_app))
+    server = make_server(
+        "127.0.0.1", int(port), app, threaded=True, request_handler=MotoRequestHandler
+    )
+    server.serve_forever()  # until terminated
     return 0
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,8 @@ class Phase:
 
     seconds: float
     worker_mib: float = 0.0  # the largest resident memory of one process of the cluster
-    cluster_mib: float = 0.0  # the largest resident memory of the cluster's processes together
+    cluster_mib: float = 0.0  # the largest proportional memory (PSS) of its processes together
+    requests: int = 0  # S3 requests moto served meanwhile
 
 
 @dataclasses.dataclass
@@ -185,7 +187,7 @@ class Bench:
 
     @contextlib.contextmanager
     def clusters(self, count: int = 1) -> Iterator[list[subprocess.Popen]]:
-        from tests.support.cluster import start_cluster, stop
+        from tests.support.cluster import start_cluster
 
         logs = [self.scratch / f"cluster-{i}-{uuid.uuid4().hex[:6]}.log" for i in range(count)]
         started = [start_cluster(self.endpoint, log, Q_CLUSTER_WORKERS="2") for log in logs]
@@ -196,8 +198,22 @@ class Bench:
                     time.sleep(0.1)
             yield started
         finally:
-            for cluster in started:
-                stop(cluster)
+            for cluster, log in zip(started, logs, strict=True):
+                stop_cluster(cluster, log)
+
+
+def stop_cluster(cluster: subprocess.Popen, log: Path, grace: float = 120.0) -> None:
+    """Stop a cluster as systemd would: SIGTERM (it finishes the tasks in hand), then SIGKILL
+    after `grace` seconds, saying so and keeping the end of its log."""
+    cluster.terminate()
+    try:
+        cluster.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        progress(f"  a cluster still ran {grace:.0f} s after SIGTERM: killed. Its log ends:")
+        progress(log.read_text()[-4000:])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGKILL)
 
 
 def measure(bench: Bench, objects: int) -> Size:
@@ -217,8 +233,9 @@ def measure(bench: Bench, objects: int) -> Size:
         abort_job(job, bench.user)  # launched only to time the launch: no worker may run it
     else:
         size.phases["push"] = run_job(bench, lambda: job)
-        seconds, size.s5cmd_failed = s5cmd_seconds(bench, big_run_prefix(SOURCE_BUCKET, objects))
-        size.phases["s5cmd cp"] = Phase(seconds)
+        size.phases["s5cmd cp"], size.s5cmd_failed = s5cmd_copy(
+            bench, big_run_prefix(SOURCE_BUCKET, objects)
+        )
     size.phases["pull"] = run_job(
         bench, lambda: launch(config(run_id, "pull"), dryrun=False, user=bench.user)
     )
@@ -296,12 +313,22 @@ def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Pha
     with bench.clusters(clusters) as started:
         watch = MemoryWatch([cluster.pid for cluster in started])
         watch.start()
+        served = requests_served(bench.endpoint)
         began = time.perf_counter()
         job = start()
         wait_for(bench, job)
         seconds = time.perf_counter() - began
+        served = requests_served(bench.endpoint) - served
         worker, together = watch.finish()
-    return Phase(seconds, worker, together)
+    return Phase(seconds, worker, together, served)
+
+
+def requests_served(endpoint: str) -> int:
+    """How many S3 requests moto has served so far (bench/moto_preloaded.py counts them)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint}/_bench/requests", timeout=10) as answer:  # noqa: S310
+        return int(answer.read())
 
 
 def wait_for(bench: Bench, job) -> None:
@@ -328,23 +355,33 @@ def listing_seconds(prefix_uri: str) -> float:
     return seconds
 
 
-def s5cmd_seconds(bench: Bench, prefix_uri: str) -> tuple[float, int]:
+def s5cmd_copy(bench: Bench, prefix_uri: str) -> tuple[Phase, int]:
     """s5cmd's copy of the prefix, and how many objects it could not copy: on moto it fails
     the keys with a space or a '%' (its copy-source header is not what moto decodes)."""
     destination = f"s3://{DEST_BUCKET}/s5cmd-{uuid.uuid4().hex[:8]}/"
     command = bench.tools.s5cmd_cp(bench.endpoint, prefix_uri, destination)
+    served = requests_served(bench.endpoint)
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
+    served = requests_served(bench.endpoint) - served
     failed = sum(1 for line in result.stderr.splitlines() if line.startswith("ERROR"))
     if result.returncode != 0 and not failed:
         raise RuntimeError(f"s5cmd exited {result.returncode}: {result.stderr[-3000:]}")
-    return seconds, failed
+    return Phase(seconds, requests=served), failed
+
+
+def proportional_size(smaps_rollup: Path) -> int:
+    for line in smaps_rollup.read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError(f"no Pss in {smaps_rollup}")
 
 
 class MemoryWatch(threading.Thread):
-    """The resident memory of every process in the given sessions (a cluster and its workers),
-    sampled every 100 ms: the largest of one process, the largest of all together."""
+    """The memory of every process in the given sessions (a cluster and its workers), sampled
+    every 100 ms: the largest resident size of one process, and the largest proportional size
+    (PSS) of all together."""
 
     def __init__(self, sessions: list[int]):
         super().__init__(daemon=True)
@@ -356,18 +393,22 @@ class MemoryWatch(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.1):
             sizes = list(self.sample())
-            self.worker = max([self.worker, *sizes])
-            self.together = max(self.together, sum(sizes))
+            self.worker = max([self.worker, *(rss for rss, _pss in sizes)])
+            self.together = max(self.together, sum(pss for _rss, pss in sizes))
 
-    def sample(self) -> Iterator[int]:
+    def sample(self) -> Iterator[tuple[int, int]]:
+        """(resident, proportional) bytes of each process: the proportional size shares the
+        pages a forked worker still shares with its parent between them, so that the sum is
+        what the cluster really holds."""
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
             try:
                 stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
                 if int(stat[3]) in self.sessions:
-                    yield int(Path(entry.path, "statm").read_text().split()[1]) * self.page
-            except (OSError, IndexError):
+                    rss = int(Path(entry.path, "statm").read_text().split()[1]) * self.page
+                    yield rss, proportional_size(Path(entry.path, "smaps_rollup"))
+            except (OSError, IndexError, ValueError):
                 continue  # it exited meanwhile
 
     def finish(self) -> tuple[float, float]:
@@ -449,6 +490,13 @@ def size_tables(results: list[Size]) -> list[str]:
         ]
         for r in results
     ]
+    requests = [
+        [
+            f"{r.objects:,}",
+            *(cell(r, s, lambda p, n=r.objects: f"{p.requests / n:.4f}") for s in steps),
+        ]
+        for r in results
+    ]
     return [
         "### Time (seconds)",
         "",
@@ -467,12 +515,19 @@ def size_tables(results: list[Size]) -> list[str]:
         "### Peak resident memory (MiB)",
         "",
         *table(
-            ["objects", *(f"{s}: one worker" for s in workers), "a cluster, all processes"],
+            [
+                "objects",
+                *(f"{s}: one worker" for s in workers),
+                "the clusters, all processes (PSS)",
+            ],
             memory,
         ),
         "### Push throughput (objects per second)",
         "",
         *table(["objects", *copies], throughput),
+        "### S3 requests per object (moto's count)",
+        "",
+        *table(["objects", *steps], requests),
     ]
 
 
