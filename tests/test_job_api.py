@@ -3,16 +3,20 @@ and the runner's guarantees."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
+from rest_framework.renderers import JSONRenderer
+from rest_framework.serializers import ModelSerializer
 from rest_framework.test import APIClient
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import Fastq, WorkflowRun
-from jobs.models import Job
+from jobs.models import Job, JobObject
+from jobs.serializers import JobObjectSerializer
 from jobs.tasks import run_job
 from tests.support.jobs import finished_job
 
@@ -128,6 +132,23 @@ def test_a_cursor_walks_every_object_once_in_order_with_filters(operator, operat
     assert [o["position"] for o in last["results"]] == list(range(903, 1003))
     assert last["next"] is None
     assert last["objectsTotal"] == 1003
+
+
+def test_an_object_page_shows_each_field_as_drf_would(operator, operator_client):
+    """The object serializer reads attributes straight (JobObjectSerializer.to_representation):
+    its rows are what DRF's field by field representation gives, nulls, numbers, booleans and
+    choices included, in a page as served."""
+    job = finished_job(operator, 3, every_failed=2)
+    JobObject.objects.filter(job=job, position=1).update(
+        lane=None, archived=True, md5="0" * 32, verified_by="MD5", at_destination="identical"
+    )
+    served = operator_client.get(f"/api/v1/jobs/{job.pk}/objects").json()["results"]
+    rows = JobObject.objects.filter(job=job).order_by("position")
+    by_field = [ModelSerializer.to_representation(JobObjectSerializer(), row) for row in rows]
+    assert served == json.loads(JSONRenderer().render(by_field))
+    assert served[1]["lane"] is None
+    assert served[1]["archived"] is True
+    assert [row["status"] for row in served] == ["FAILED", "PRESIGNED", "FAILED"]
 
 
 @pytest.mark.parametrize(
