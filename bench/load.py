@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import math
 import os
 import re
 import signal
@@ -39,7 +40,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--objects", type=int, default=1_000_000, help="objects of the job")
     parser.add_argument("--users", type=int, default=50, help="concurrent clients")
-    parser.add_argument("--duration", default="30s", help="how long each locust run lasts")
+    parser.add_argument(
+        "--duration", type=seconds, default="30", help="seconds each locust run measures"
+    )
+    parser.add_argument(
+        "--spawn-rate",
+        type=float,
+        help="clients started a second, the statistics counted once all run (default: all "
+        "at once and counted from the start, so the first requests arrive together)",
+    )
     parser.add_argument("--repeat", type=int, default=20, help="single-client timings per page")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="created if missing")
     parser.add_argument("--tools-venv", type=Path, default=ROOT / ".venv-bench")
@@ -78,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"PostgreSQL {server_version()} on 127.0.0.1",
                 "Code": git_version("jobs", "sharing_project", "bench"),
                 "Clients": f"locust {locust_version(locust)}, {args.users} users, "
-                f"{args.duration} a run, on the same machine",
+                f"{args.duration} s measured a run, on the same machine; "
+                + (
+                    "all started at once"
+                    if args.spawn_rate is None
+                    else f"started {args.spawn_rate:g} a second, counted once all ran"
+                ),
             },
         ),
         "### One client (ms)",
@@ -249,6 +263,21 @@ def single_client(base: str, job_id: str, n: int, repeat: int) -> dict[str, list
 LOCUST_HEADER = ["request", "requests", "errors", "p50 ms", "p99 ms", "max ms", "req/s"]
 
 
+def seconds(text: str) -> int:
+    """Seconds, as `30` or `30s`."""
+    return int(text.removesuffix("s"))
+
+
+def locust_timing(args: argparse.Namespace) -> list[str]:
+    """locust's -u, -r and -t: all clients at once, measured from the start; or, with
+    --spawn-rate, a ramp first and then --duration seconds measured (--reset-stats)."""
+    if args.spawn_rate is None:
+        return ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s"]
+    ramp = math.ceil(args.users / args.spawn_rate)
+    run = f"{args.duration + ramp}s"
+    return ["-u", str(args.users), "-r", str(args.spawn_rate), "-t", run, "--reset-stats"]
+
+
 def run_locust(
     locust: Path,
     base: str,
@@ -260,7 +289,7 @@ def run_locust(
 ) -> list[list[object]]:
     """One headless locust run; its statistics as table rows (the total last)."""
     prefix = scratch / f"locust-{wait}"
-    progress(f"locust: {args.users} users for {args.duration}, waiting {wait} s...")
+    progress(f"locust: {args.users} users for {args.duration} s, waiting {wait} s...")
     env = os.environ | {
         "BENCH_JOB_ID": job_id,
         "BENCH_OBJECTS": str(args.objects),
@@ -270,7 +299,7 @@ def run_locust(
     subprocess.run(
         [
             *(str(locust), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless"),
-            *("-u", str(args.users), "-r", str(args.users), "-t", args.duration),
+            *locust_timing(args),
             *("--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"),
         ],
         env=env,
