@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         progress("Seeding the catalogue.")
         call_command("seed_scale", verbosity=0)
         user, token = operator()
-        results = [
-            measure(Bench(scratch, endpoint, tools, user, token, args.two_clusters, push_sizes), n)
-            for n in sizes
-        ]
+        bench = Bench(
+            scratch, endpoint, tools, user, token, args.two_clusters, push_sizes, args.push_only
+        )
+        results = [measure(bench, n) for n in sizes]
         catalogue = catalogue_rows()
         about = {
             "Service": f"{harness.git_version('jobs', 'shares', 'sharing_project', 'catalogue')}; "
@@ -132,6 +132,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--two-clusters",
         action="store_true",
         help="also push with two clusters, at the smallest push size",
+    )
+    parser.add_argument(
+        "--push-only",
+        action="store_true",
+        help="at each size only the dry run, the launch and the push (no listing alone, "
+        "s5cmd or pull): the push's memory at a size where the rest was measured already",
     )
     parser.add_argument("--database", default=ADMIN_DATABASE, help="where to create the database")
     parser.add_argument("--tools-venv", type=Path, default=harness.ROOT / ".venv-bench")
@@ -184,6 +190,7 @@ class Bench:
     token: str
     two_clusters: bool
     push_sizes: set[int]
+    push_only: bool = False
 
     @contextlib.contextmanager
     def clusters(self, count: int = 1) -> Iterator[list[subprocess.Popen]]:
@@ -222,8 +229,9 @@ def measure(bench: Bench, objects: int) -> Size:
 
     upsert_big_run(SOURCE_BUCKET, objects)  # its objects are in moto's store already
     size = Size(objects)
-    size.listing = listing_seconds(big_run_prefix(SOURCE_BUCKET, objects))
-    progress(f"  listing alone {size.listing:.1f} s")
+    if not bench.push_only:
+        size.listing = listing_seconds(big_run_prefix(SOURCE_BUCKET, objects))
+        progress(f"  listing alone {size.listing:.1f} s")
     run_id = big_run_id(objects)
     destination = f"s3://{DEST_BUCKET}/push-{objects}-{uuid.uuid4().hex[:8]}/"
     push = config(run_id, "push", destination)
@@ -233,6 +241,9 @@ def measure(bench: Bench, objects: int) -> Size:
         abort_job(job, bench.user)  # launched only to time the launch: no worker may run it
     else:
         size.phases["push"] = run_job(bench, lambda: job)
+    if bench.push_only:
+        return reported(size)
+    if objects in bench.push_sizes:
         size.phases["s5cmd cp"], size.s5cmd_failed = s5cmd_copy(
             bench, big_run_prefix(SOURCE_BUCKET, objects)
         )
@@ -247,6 +258,10 @@ def measure(bench: Bench, objects: int) -> Size:
         size.phases["push, 2 clusters"] = run_job(
             bench, lambda: launch(again, dryrun=False, user=bench.user), clusters=2
         )
+    return reported(size)
+
+
+def reported(size: Size) -> Size:
     for name, phase in size.phases.items():
         progress(f"  {name}: {phase.seconds:.1f} s, {phase.worker_mib:.0f} MiB per worker")
     return size
@@ -459,7 +474,7 @@ def size_tables(results: list[Size]) -> list[str]:
         return value(r.phases[step]) if step in r.phases else "-"
 
     def versus_s5cmd(r: Size) -> str:
-        if "push" not in r.phases:
+        if "push" not in r.phases or "s5cmd cp" not in r.phases:
             return "-"
         return f"{r.phases['s5cmd cp'].seconds / r.phases['push'].seconds:.2f}"
 
@@ -468,7 +483,7 @@ def size_tables(results: list[Size]) -> list[str]:
             f"{r.objects:,}",
             f"{r.listing:.1f}",
             *(cell(r, s, lambda p: f"{p.seconds:.1f}") for s in steps),
-            f"{r.phases['dry run'].seconds / r.listing:.2f}",
+            f"{r.phases['dry run'].seconds / r.listing:.2f}" if r.listing else "-",
             versus_s5cmd(r),
             f"{r.launch_ms:.0f}",
             f"{r.s5cmd_failed:,}" if "s5cmd cp" in r.phases else "-",
