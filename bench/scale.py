@@ -19,12 +19,12 @@ import dataclasses
 import functools
 import logging
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,17 +210,15 @@ class Bench:
 
 
 def stop_cluster(cluster: subprocess.Popen, log: Path, grace: float = 120.0) -> None:
-    """Stop a cluster as systemd would: SIGTERM (it finishes the tasks in hand), then SIGKILL
-    after `grace` seconds, saying so and keeping the end of its log."""
-    cluster.terminate()
+    """Stop a cluster as systemd would (SIGTERM: it finishes the tasks in hand; SIGKILL after
+    `grace` seconds), showing the end of its log if it had to be killed."""
+    from tests.support.cluster import stop
+
     try:
-        cluster.wait(timeout=grace)
+        stop(cluster, grace)
     except subprocess.TimeoutExpired:
         progress(f"  a cluster still ran {grace:.0f} s after SIGTERM: killed. Its log ends:")
         progress(log.read_text()[-4000:])
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(cluster.pid, signal.SIGKILL)
 
 
 def measure(bench: Bench, objects: int) -> Size:
@@ -340,8 +338,6 @@ def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Pha
 
 def requests_served(endpoint: str) -> int:
     """How many S3 requests moto has served so far (bench/moto_preloaded.py counts them)."""
-    import urllib.request
-
     with urllib.request.urlopen(f"{endpoint}/_bench/requests", timeout=10) as answer:  # noqa: S310
         return int(answer.read())
 

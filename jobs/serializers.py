@@ -249,8 +249,8 @@ class JobObjectSerializer(serializers.ModelSerializer):
     def to_representation(self, instance: JobObject) -> dict:
         """Every field is a plain value of the row (text, a number, a boolean or null), shown
         as it is: read straight from the attributes instead of through each field's
-        get_attribute and to_representation, which were a third of an object page's time
-        (100 rows of 23 fields). Same output; a test compares the two."""
+        get_attribute and to_representation: 15 % off an object page (100 rows of 23 fields).
+        Same output; a test compares the two."""
         return {name: getattr(instance, source) for name, source in self._sources}
 
     @functools.cached_property

@@ -48,10 +48,12 @@ def start_cluster(s3_endpoint: str, log: Path, **settings_env: str) -> subproces
     )
 
 
-def stop(cluster: subprocess.Popen) -> None:
+def stop(cluster: subprocess.Popen, grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL to its whole session after `grace` seconds (raising
+    TimeoutExpired then) or as soon as it has stopped."""
     cluster.terminate()  # the cluster's main process stops its workers in order
     try:
-        cluster.wait(timeout=30)
+        cluster.wait(timeout=grace)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(cluster.pid, signal.SIGKILL)
