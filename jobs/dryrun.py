@@ -58,31 +58,22 @@ def preview_destination(job: Job) -> tuple[bool | None, str]:
         note = f"Cannot write to {job.destination}: {write_refusal(error)}."
         job.log(f"{note} A push would fail; fix the destination or its permissions.", "WARNING")
         return False, note
-    existing = S3Target(parse_destination(job.destination)).existing()
-    identical: set[int] = set()
-    different: list[int] = []
-    if existing:  # a fresh destination (the usual case) asks nothing of the objects
-        objects = JobObject.objects.filter(job=job)
-        identical = identical_at_destination(objects, existing, etags_comparable=True)
-        different = [
-            pk
-            for pk, uri in objects.values_list("pk", "destination_uri").iterator(chunk_size=2000)
-            if uri in existing and pk not in identical
-        ]
-    for state, pks in (
-        (AtDestination.IDENTICAL, sorted(identical)),
-        (AtDestination.DIFFERENT, different),
-    ):
-        for start in range(0, len(pks), 1000):
-            JobObject.objects.filter(pk__in=pks[start : start + 1000]).update(at_destination=state)
+    objects = JobObject.objects.filter(job=job)
+    listing = S3Target(parse_destination(job.destination)).listed()
+    identical = different = 0
+    for same, other in identical_at_destination(objects, listing, etags_comparable=True):
+        for state, pks in ((AtDestination.IDENTICAL, same), (AtDestination.DIFFERENT, other)):
+            if pks:
+                JobObject.objects.filter(pk__in=pks).update(at_destination=state)
+        identical, different = identical + len(same), different + len(other)
     job.log(
-        f"{job.destination} takes writes; {len(identical)} object(s) already there identical "
-        f"(a push skips them), {len(different)} there with other content (a push overwrites "
+        f"{job.destination} takes writes; {identical} object(s) already there identical "
+        f"(a push skips them), {different} there with other content (a push overwrites "
         "them)."
     )
     if different:
         job.log(
-            f"{len(different)} object(s) at {job.destination} have other content and would be "
+            f"{different} object(s) at {job.destination} have other content and would be "
             "overwritten: see the dry run's objects (atDestination=different).",
             level="WARNING",
         )

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
@@ -98,20 +98,20 @@ def execute_push(job: Job) -> str | None:
     waiting_for_database(take_manifest, job)
     target = target_for(job.destination)
     marker = check_writable(job, target)
-    # The marker is written: the destination takes writes. Its removal, the archive check's
-    # HEADs and the skip listing now run side by side; nothing is copied before all three
-    # are done (a marker that cannot be removed still fails the job before any copy).
+    # The marker is written: the destination takes writes. Its removal and the archive
+    # check's HEADs run side by side; a marker that cannot be removed still fails the job
+    # before any copy. Then one listing of the destination, walked beside the objects, skips
+    # what is there already.
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:
         removed = pool.submit(remove_marker, job, target, marker)
-        listing = pool.submit(target.existing)
         candidates = _with_archive_state(pending)
         removed.result()
-        job.log(f"{job.destination} is writable.")
-        refuse_archived(
-            manifest_entries(candidates), defrost=job.config.get("defrostArchivedFastqs", False)
-        )
-        skipped = skip_identical(job, target, listing.result())
+    job.log(f"{job.destination} is writable.")
+    refuse_archived(
+        manifest_entries(candidates), defrost=job.config.get("defrostArchivedFastqs", False)
+    )
+    skipped = skip_identical(job, target)
     if skipped:
         job.log(f"{skipped} object(s) already at the destination, identical: skipped.")
     save_progress(job)
@@ -175,55 +175,77 @@ def _with_archive_state(objects) -> list[JobObject]:
     return candidates
 
 
-def skip_identical(
-    job: Job,
-    target: Target,
-    existing: dict[str, tuple[int, str]] | None = None,
-    among: list[int] | None = None,
-) -> int:
+def skip_identical(job: Job, target: Target, among: list[int] | None = None) -> int:
     """Mark SKIPPED the PENDING objects (of the pks `among`, else all) already at the
-    destination with the same content (`identical_at_destination`), found by one listing of
-    the destination (`existing`, else made now), not one HEAD per object."""
-    if existing is None:
-        existing = target.existing()
-    if not existing:
-        return 0  # a fresh destination: nothing to compare
+    destination with the same content (`identical_at_destination`): one listing of the
+    destination, not one HEAD per object."""
     pending = JobObject.objects.filter(job=job, status=JobObject.Status.PENDING)
     if among is not None:
         pending = pending.filter(pk__in=among)
-    identical = sorted(identical_at_destination(pending, existing, target.etags_comparable))
-    for start in range(0, len(identical), 1000):
-        JobObject.objects.filter(pk__in=identical[start : start + 1000]).update(
-            status=JobObject.Status.SKIPPED
-        )
-    return len(identical)
+    skipped = 0
+    for identical, _different in identical_at_destination(
+        pending, target.listed(), target.etags_comparable
+    ):
+        if identical:
+            JobObject.objects.filter(pk__in=identical).update(status=JobObject.Status.SKIPPED)
+            skipped += len(identical)
+    return skipped
+
+
+Listing = Iterator[tuple[str, int, str]]  # (destination URI, size, ETag) in key order
+
+
+def beside_listing(
+    objects, listing: Listing, *, every_object: bool = True
+) -> Iterator[list[tuple[JobObject, tuple[int, str] | None]]]:
+    """Pages of the objects in position order, each object with the (size, ETag) the
+    destination's listing holds at its URI, or None. The listing (key order, which is
+    relative-path order, hence position order) is walked beside them, so neither is held
+    whole. Without `every_object`, the walk ends where the listing does."""
+    here = next(listing, None)
+    if here is None and not every_object:
+        return
+    for page in pages_by_position(objects, VERIFY_PAGE):
+        found = []
+        for item in page:
+            while here is not None and here[0] < item.destination_uri:
+                here = next(listing, None)
+            there = here[1:] if here is not None and here[0] == item.destination_uri else None
+            found.append((item, there))
+        yield found
+        if here is None and not every_object:
+            return
 
 
 def identical_at_destination(
-    objects, existing: dict[str, tuple[int, str]], etags_comparable: bool
-) -> set[int]:
-    """The pks of the objects whose destination already holds their bytes: the same size and
-    either the source's own ETag (an MD5, or the ETag of the same parts; not where the
-    destination's ETags are the storage's own, as on ICAv2) or the ETag an earlier verified
-    copy of this source got there (a copy in parts, a streamed copy). A same-size object with
-    another ETag has other bytes, or bytes this service cannot vouch for: it is copied."""
-    same_size = [
-        (pk, uri, etag)
-        for pk, uri, size, etag in objects.values_list(
-            "pk", "destination_uri", "size", "etag"
-        ).iterator(chunk_size=2000)
-        if uri in existing and existing[uri][0] == size
-    ]
+    objects, listing: Listing, etags_comparable: bool
+) -> Iterator[tuple[list[int], list[int]]]:
+    """Page by page (`beside_listing`, as far as the listing goes: a fresh destination asks
+    nothing of the objects): the pks of the objects whose destination already holds their
+    bytes, and of those the destination holds other content for. The same bytes: the same
+    size and either the source's own ETag (an MD5, or the ETag of the same parts; not where
+    the destination's ETags are the storage's own, as on ICAv2) or the ETag an earlier
+    verified copy of this source got there (a copy in parts, a streamed copy). A same-size
+    object with another ETag has other bytes, or bytes this service cannot vouch for: it is
+    copied."""
+    fields = ("pk", "position", "destination_uri", "size", "etag")
+    for page in beside_listing(objects.only(*fields), listing, every_object=False):
+        there = [(o, found) for o, found in page if found is not None]
+        same_size = [(o, found) for o, found in there if found[0] == o.size]
 
-    def own_etag(uri: str, etag: str) -> bool:
-        return etags_comparable and existing[uri][1] == etag
+        def own_etag(item: JobObject, found: tuple[int, str]) -> bool:
+            return etags_comparable and found[1] == item.etag
 
-    copied_before = _copied_before([uri for _pk, uri, etag in same_size if not own_etag(uri, etag)])
-    return {
-        pk
-        for pk, uri, etag in same_size
-        if own_etag(uri, etag) or (uri, etag, existing[uri][1]) in copied_before
-    }
+        copied_before = _copied_before(
+            [o.destination_uri for o, found in same_size if not own_etag(o, found)]
+        )
+        identical = [
+            o.pk
+            for o, found in same_size
+            if own_etag(o, found) or (o.destination_uri, o.etag, found[1]) in copied_before
+        ]
+        kept = set(identical)
+        yield identical, [o.pk for o, _found in there if o.pk not in kept]
 
 
 def _copied_before(uris: list[str]) -> set[tuple[str, str, str]]:
@@ -616,18 +638,12 @@ def write_checksum_lists(job: Job, target: Target) -> None:
 
 
 def verify(job: Job, target: Target) -> None:
-    """Compare every copied object with one listing of the destination, walked beside the
-    objects in the same order (key order is relative-path order), so neither is held whole:
-    size always, ETag where both are single-part MD5s (a copy in parts has an ETag of its
-    own)."""
-    listing = target.listed()
-    here = next(listing, None)
+    """Compare every copied object with one listing of the destination walked beside them
+    (`beside_listing`): size always, ETag where both are single-part MD5s (a copy in parts
+    has an ETag of its own)."""
     copied = JobObject.objects.filter(job=job, status=JobObject.Status.COPIED)
-    for page in pages_by_position(copied, VERIFY_PAGE):
-        for item in page:
-            while here is not None and here[0] < item.destination_uri:
-                here = next(listing, None)
-            found = here[1:] if here is not None and here[0] == item.destination_uri else None
+    for page in beside_listing(copied, target.listed()):
+        for item, found in page:
             problem = _copy_problem(item, found, target)
             if problem:
                 JobObject.objects.filter(pk=item.pk).update(

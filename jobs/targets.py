@@ -33,10 +33,6 @@ class S3Target:
         is relative-path order): one listing, page by page."""
         return ((o.uri, o.size, o.etag) for o in list_objects(self.prefix))
 
-    def existing(self) -> dict[str, tuple[int, str]]:
-        """Destination URI -> (size, ETag) of everything already there: one listing."""
-        return {uri: (size, etag) for uri, size, etag in self.listed()}
-
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
         uri = self.prefix + relative_path
         put_object(uri, body, content_type=content_type)
@@ -95,9 +91,6 @@ class Icav2Target:
             (self.destination + o.uri[len(prefix) :], o.size, o.etag)
             for o in list_objects(prefix, using=self.client)
         )
-
-    def existing(self) -> dict[str, tuple[int, str]]:
-        return {uri: (size, etag) for uri, size, etag in self.listed()}
 
     def put(self, relative_path: str, body: bytes, content_type: str) -> str:
         put_object(

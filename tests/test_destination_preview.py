@@ -71,6 +71,34 @@ def test_a_dry_run_after_a_push_tells_identical_from_overwritten_objects(
     assert any("would be overwritten" in warning for warning in again["warnings"])
 
 
+def test_keys_the_share_does_not_have_around_and_between_its_objects_change_nothing(
+    launch, operator_client, payload
+):
+    """The destination's listing is walked beside the objects (neither is held whole): keys
+    sorting before, between and after them must not throw the walk off."""
+    dry_run(launch, operator_client, payload)
+    pushed = operator_client.get(launch(**payload).json()["url"]).json()
+    assert pushed["status"] == "SUCCEEDED", pushed["error"]
+    objects = list(JobObject.objects.filter(job_id=pushed["id"]).order_by("position"))
+    for uri in (DESTINATION + " first", DESTINATION + "~last"):
+        put_object(uri, b"not shared")
+    for item in objects:
+        put_object(item.destination_uri + "-beside", b"not shared")
+        put_object(item.destination_uri[:-1], b"not shared")  # sorts just before it
+    last = objects[-1]
+    put_object(last.destination_uri, get_object_bytes(last.destination_uri) + b"changed")
+
+    again = dry_run(launch, operator_client, payload)
+    assert again["destinationPreview"]["identical"] == len(objects) - 1
+    assert again["destinationPreview"]["different"] == 1
+    listed = operator_client.get(f"{again['url']}/objects?atDestination=different").json()
+    assert [o["relativePath"] for o in listed["results"]] == [last.relative_path]
+    repushed = operator_client.get(launch(**payload).json()["url"]).json()
+    assert repushed["status"] == "SUCCEEDED", repushed["error"]
+    statuses = JobObject.objects.filter(job_id=repushed["id"]).values_list("status", flat=True)
+    assert sorted(statuses) == ["COPIED"] + ["SKIPPED"] * (len(objects) - 1)
+
+
 def test_a_destination_that_cannot_be_written_is_reported_by_the_dry_run(
     launch, operator_client, payload
 ):
