@@ -333,7 +333,22 @@ def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Pha
         seconds = time.perf_counter() - began
         served = requests_served(bench.endpoint) - served
         worker, together = watch.finish()
+    show_memory_beside_log(job, watch.growth)
     return Phase(seconds, worker, together, served)
+
+
+def show_memory_beside_log(job, growth: list[tuple[str, int, float]]) -> None:
+    """On stderr, in time order: the job's log lines and each step up of the largest
+    process's memory, so a growth can be put down to the step the job was in."""
+    from jobs.models import JobLogLine
+
+    lines = [
+        (f"{line.at:%H:%M:%S}", f"log: {line.message[:100]}")
+        for line in JobLogLine.objects.filter(job=job).order_by("at", "pk")
+    ]
+    lines += [(at, f"memory: pid {pid} at {mib:.0f} MiB") for at, pid, mib in growth]
+    for at, text in sorted(lines, key=lambda line: line[0]):
+        progress(f"  {at} {text}")
 
 
 def requests_served(endpoint: str) -> int:
@@ -392,25 +407,34 @@ def proportional_size(smaps_rollup: Path) -> int:
 class MemoryWatch(threading.Thread):
     """The memory of every process in the given sessions (a cluster and its workers), sampled
     every 100 ms: the largest resident size of one process, and the largest proportional size
-    (PSS) of all together."""
+    (PSS) of all together. Each time the largest process grows by GROWTH more, `growth`
+    records when, which process and how much, to be read beside the job's log."""
+
+    GROWTH = 8 * 2**20
 
     def __init__(self, sessions: list[int]):
         super().__init__(daemon=True)
         self.sessions = set(sessions)
         self.stop = threading.Event()
         self.worker = self.together = 0
+        self.growth: list[tuple[str, int, float]] = []  # (UTC time, pid, MiB)
         self.page = os.sysconf("SC_PAGE_SIZE")
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
             sizes = list(self.sample())
-            self.worker = max([self.worker, *(rss for rss, _pss in sizes)])
-            self.together = max(self.together, sum(pss for _rss, pss in sizes))
+            if not sizes:
+                continue
+            pid, rss, _pss = max(sizes, key=lambda size: size[1])
+            if not self.growth or rss >= self.growth[-1][2] * 2**20 + self.GROWTH:
+                self.growth.append((time.strftime("%H:%M:%S", time.gmtime()), pid, rss / 2**20))
+            self.worker = max(self.worker, rss)
+            self.together = max(self.together, sum(pss for _pid, _rss, pss in sizes))
 
-    def sample(self) -> Iterator[tuple[int, int]]:
-        """(resident, proportional) bytes of each process: the proportional size shares the
-        pages a forked worker still shares with its parent between them, so that the sum is
-        what the cluster really holds."""
+    def sample(self) -> Iterator[tuple[int, int, int]]:
+        """(pid, resident, proportional bytes) of each process: the proportional size shares
+        the pages a forked worker still shares with its parent between them, so that the sum
+        is what the cluster really holds."""
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -418,7 +442,8 @@ class MemoryWatch(threading.Thread):
                 stat = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
                 if int(stat[3]) in self.sessions:
                     rss = int(Path(entry.path, "statm").read_text().split()[1]) * self.page
-                    yield rss, proportional_size(Path(entry.path, "smaps_rollup"))
+                    pss = proportional_size(Path(entry.path, "smaps_rollup"))
+                    yield int(entry.name), rss, pss
             except (OSError, IndexError, ValueError):
                 continue  # it exited meanwhile
 
