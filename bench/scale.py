@@ -337,7 +337,7 @@ def run_job(bench: Bench, start: Callable[[], object], clusters: int = 1) -> Pha
     return Phase(seconds, worker, together, served)
 
 
-def show_memory_beside_log(job, growth: list[tuple[str, int, float]]) -> None:
+def show_memory_beside_log(job, growth: list[tuple[str, int, int]]) -> None:
     """On stderr, in time order: the job's log lines and each step up of the largest
     process's memory, so a growth can be put down to the step the job was in."""
     from jobs.models import JobLogLine
@@ -346,7 +346,7 @@ def show_memory_beside_log(job, growth: list[tuple[str, int, float]]) -> None:
         (f"{line.at:%H:%M:%S}", f"log: {line.message[:100]}")
         for line in JobLogLine.objects.filter(job=job).order_by("at", "pk")
     ]
-    lines += [(at, f"memory: pid {pid} at {mib:.0f} MiB") for at, pid, mib in growth]
+    lines += [(at, f"memory: pid {pid} at {rss / 2**20:.0f} MiB") for at, pid, rss in growth]
     for at, text in sorted(lines, key=lambda line: line[0]):
         progress(f"  {at} {text}")
 
@@ -417,7 +417,7 @@ class MemoryWatch(threading.Thread):
         self.sessions = set(sessions)
         self.stop = threading.Event()
         self.worker = self.together = 0
-        self.growth: list[tuple[str, int, float]] = []  # (UTC time, pid, MiB)
+        self.growth: list[tuple[str, int, int]] = []  # (UTC time, pid, resident bytes)
         self.page = os.sysconf("SC_PAGE_SIZE")
 
     def run(self) -> None:
@@ -426,8 +426,8 @@ class MemoryWatch(threading.Thread):
             if not sizes:
                 continue
             pid, rss, _pss = max(sizes, key=lambda size: size[1])
-            if not self.growth or rss >= self.growth[-1][2] * 2**20 + self.GROWTH:
-                self.growth.append((time.strftime("%H:%M:%S", time.gmtime()), pid, rss / 2**20))
+            if not self.growth or rss >= self.growth[-1][2] + self.GROWTH:
+                self.growth.append((time.strftime("%H:%M:%S", time.gmtime()), pid, rss))
             self.worker = max(self.worker, rss)
             self.together = max(self.together, sum(pss for _pid, _rss, pss in sizes))
 

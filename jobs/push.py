@@ -228,14 +228,14 @@ def identical_at_destination(
     verified copy of this source got there (a copy in parts, a streamed copy). A same-size
     object with another ETag has other bytes, or bytes this service cannot vouch for: it is
     copied."""
+
+    def own_etag(item: JobObject, found: tuple[int, str]) -> bool:
+        return etags_comparable and found[1] == item.etag
+
     fields = ("pk", "position", "destination_uri", "size", "etag")
     for page in beside_listing(objects.only(*fields), listing, every_object=False):
         there = [(o, found) for o, found in page if found is not None]
         same_size = [(o, found) for o, found in there if found[0] == o.size]
-
-        def own_etag(item: JobObject, found: tuple[int, str]) -> bool:
-            return etags_comparable and found[1] == item.etag
-
         copied_before = _copied_before(
             [o.destination_uri for o, found in same_size if not own_etag(o, found)]
         )
