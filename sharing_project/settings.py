@@ -61,9 +61,12 @@ INSTALLED_APPS = [
     "catalogue",
     "shares",
     "jobs",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that its line times the whole request (ops/logs.py).
+    "ops.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's and the API docs' static files, served by the app itself under gunicorn.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -265,3 +268,33 @@ LOGGING = {
         "werkzeug": {"level": "WARNING"},
     },
 }
+
+# --- Operations: health, metrics, logs for machines (docs/operations.md) --------------------
+# django-q2 keeps each cluster's heartbeat (its Stat) in a Django cache: a database table, so
+# that /readyz and /metrics in the web processes see the clusters on every host. The default
+# cache stays in memory, per process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "cluster_status": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "ops_cluster_status_cache",  # created by migrate (ops/migrations)
+    },
+}
+Q_CLUSTER["cache"] = "cluster_status"
+# /metrics answers only with this bearer token; unset, the endpoint is off (404).
+METRICS_TOKEN = raw("METRICS_TOKEN") or None
+if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured(
+        "METRICS_TOKEN must be at least 16 characters long; generate one with "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+    )
+LOG_FORMAT = read_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}.")
+LOGGING["formatters"] = {
+    "plain": {"()": "ops.logs.PlainFormatter"},
+    "json": {"()": "ops.logs.JsonFormatter"},
+}
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
+# SQL at DEBUG carries its parameters: API tokens, presigned links.
+LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}

@@ -34,4 +34,6 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # /healthz, /readyz, /metrics (docs/operations.md)
+    path("", include("ops.urls")),
 ]

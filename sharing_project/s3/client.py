@@ -79,6 +79,23 @@ def client():
         )
 
 
+@functools.cache
+def _probe_client(endpoint_url: str | None, region: str):
+    return new_session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=config(endpoint_url, 1).merge(Config(connect_timeout=2, read_timeout=3)),
+    )
+
+
+def probe_client():
+    """A client like `client()` that tries once and gives up within seconds: a health probe
+    must answer before the load balancer's own timeout, not retry for a minute."""
+    with _building:
+        return _probe_client(settings.AWS_ENDPOINT_URL, settings.AWS_REGION)
+
+
 def client_for_credentials(access_key: str, secret_key: str, session_token: str, region: str):
     """An S3 client like `client()` (endpoint, SigV4, retries) signing with these credentials,
     e.g. the temporary ones ICAv2 hands out for a folder. Build one per set of credentials and

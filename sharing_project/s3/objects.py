@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError, FlexibleChecksumError
+from botocore.exceptions import BotoCoreError, ClientError, FlexibleChecksumError
 from django.conf import settings
 
-from sharing_project.s3.client import client
+from sharing_project.s3.client import client, probe_client
 from sharing_project.s3.uris import bare_etag, parse_s3_uri
 
 UPLOAD_PART_SIZE = 64 * 1024 * 1024
@@ -37,6 +37,23 @@ def bucket_exists(bucket: str) -> bool:
         if error_code(error) in ("404", "NoSuchBucket", "NotFound"):
             return False
         raise
+
+
+def bucket_problem(bucket: str) -> str | None:
+    """None when a HEAD of the bucket succeeds (one attempt, a few seconds at most); else what
+    went wrong, in words that carry no credential: for health checks."""
+    try:
+        probe_client().head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = error_code(error)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return "no such bucket"
+        if code in ("403", "AccessDenied"):
+            return "access denied"
+        return f"S3 answered {code}"
+    except BotoCoreError as error:
+        return f"S3 cannot be reached ({type(error).__name__})"
+    return None
 
 
 def ensure_bucket(bucket: str) -> bool:
