@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,10 @@ class JobStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
 TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABORTED)
+
+# Every job event (a status change, a line of the job's log) is also a line of the service's
+# own log, with the job's id as a field (`job_id`), for the machines that collect logs.
+event_logger = logging.getLogger("jobs.events")
 
 
 @dataclass(frozen=True)
@@ -230,6 +235,9 @@ class Job(models.Model):
         changed = Job.objects.filter(pk=self.pk, status__in=expected).update(status=new, **fields)
         if changed:
             self.refresh_from_db()
+            event_logger.info(
+                "job %s %s", self.pk, new, extra={"job_id": str(self.pk), "status": new}
+            )
         return bool(changed)
 
     def mark_running(self) -> bool:
@@ -285,6 +293,13 @@ class Job(models.Model):
 
     def log(self, message: str, level: str = "INFO") -> None:
         JobLogLine.objects.create(job=self, level=level, message=message)
+        event_logger.log(
+            logging.getLevelName(level),
+            "job %s: %s",
+            self.pk,
+            message,
+            extra={"job_id": str(self.pk)},
+        )
 
 
 class JobObjectQuerySet(models.QuerySet):

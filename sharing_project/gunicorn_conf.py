@@ -20,3 +20,14 @@ threads = read_int("WEB_THREADS", 8, minimum=1, maximum=256)
 # A request running longer than this is cut off and its worker restarted.
 timeout = read_int("WEB_TIMEOUT", 60, minimum=5, maximum=3600)
 graceful_timeout = 10
+
+# LOG_FORMAT=json: gunicorn's own lines (start, stop, a worker cut off) are JSON too, through
+# the service's formatter (ops/logs.py), so that a log collector reads every line.
+if read_str("LOG_FORMAT", "plain").lower() == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "loggers": {"gunicorn.error": {"handlers": ["console"], "propagate": False}},
+    }

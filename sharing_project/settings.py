@@ -298,3 +298,5 @@ LOGGING["formatters"] = {
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # SQL at DEBUG carries its parameters: API tokens, presigned links.
 LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}
+# A failed readiness check is in /readyz's answer; its traceback at every probe is noise.
+LOGGING["loggers"]["health_check"] = {"level": "ERROR"}

@@ -149,6 +149,8 @@ def test_presigned_url_lifetime_defaults_to_seven_days(tmp_path):
         ("Q_CLUSTER_WORKERS", "0", "Q_CLUSTER_WORKERS must be between 1 and 64"),
         ("Q_CLUSTER_POLL_MS", "0.05", "Q_CLUSTER_POLL_MS must be a whole number"),
         ("DRYRUN_MAX_AGE_SECONDS", "-5", "DRYRUN_MAX_AGE_SECONDS must be between"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be plain or json"),
+        ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
