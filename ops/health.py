@@ -136,7 +136,8 @@ class Workers(DescribedCheck):
             close_thread_connections()
         serving = [cluster for cluster in clusters if cluster.serving]
         if not serving:
-            seen = ", ".join(f"{c.host}: {c.state}" for c in clusters) or "none"
+            # States only: host names are for /metrics, behind its token.
+            seen = ", ".join(sorted(c.state for c in clusters)) or "none"
             raise ServiceUnavailable(
                 f"no worker cluster is taking tasks (clusters seen: {seen}); start one with "
                 "`manage.py qcluster`"
