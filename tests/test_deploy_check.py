@@ -76,3 +76,30 @@ def test_debug_outside_the_embedded_run_is_refused_at_start_up(tmp_path):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "DEBUG=true is refused outside the embedded run" in result.stderr
+
+
+def test_the_example_env_file_of_deploy_md_passes_the_check(tmp_path):
+    """docs/deploy.md: /etc/dsm/dsm.env made from deploy/dsm.env.example, read by manage.py
+    through DSM_ENV_FILE, with nothing else set."""
+    example = (ROOT / "deploy" / "dsm.env.example").read_text()
+    database = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    env_file = tmp_path / "dsm.env"
+    env_file.write_text(
+        example.replace("REPLACE-WITH-50-RANDOM-CHARACTERS", secrets.token_urlsafe(50))
+        .replace("DSM_DATA_DIR=/var/lib/dsm", f"DSM_DATA_DIR={tmp_path}")
+        .replace(
+            "DATABASE_URL=postgres://dsm:REPLACE-WITH-DB-PASSWORD@db.example.org:5432/dsm",
+            f"DATABASE_URL={database}",
+        )
+    )
+    assert f"DATABASE_URL={database}" in env_file.read_text()
+    result = deploy_check(
+        tmp_path,
+        DSM_ENV_FILE=str(env_file),
+        SECRET_KEY=None,
+        ALLOWED_HOSTS=None,
+        DSM_DATA_DIR=None,
+        DATABASE_URL=None,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
