@@ -23,7 +23,11 @@ def production_environment(tmp_path: Path, **variables: str | None) -> dict[str,
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DSM_", "AWS_", "SECRET_KEY", "DEBUG", "SECURE_", "ALLOWED_HOSTS"))
+        # DJANGO_: tests/support/browser.py sets DJANGO_ALLOW_ASYNC_UNSAFE, which the check
+        # rightly refuses in a deployment.
+        if not key.startswith(
+            ("DSM_", "DJANGO_", "AWS_", "SECRET_KEY", "DEBUG", "SECURE_", "ALLOWED_HOSTS")
+        )
         and not key.endswith("_COOKIE_SECURE")
     }
     env |= {
