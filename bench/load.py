@@ -136,6 +136,10 @@ def setup_django(database_url: str, scratch: Path) -> dict[str, str]:
         "DSM_DATA_DIR": str(scratch),
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
+        # Plain http on loopback, with no TLS proxy in front (docs/deploy.md).
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
     }
     os.environ.clear()
     os.environ.update(env)

@@ -9,6 +9,7 @@ must set SECRET_KEY; a malformed value stops start-up with a message that names 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +43,13 @@ if not SECRET_KEY:
     )
 
 DEBUG = read_bool("DEBUG", EMBEDDED)
+if DEBUG and not EMBEDDED:
+    # DEBUG pages show settings, SQL and tracebacks to anyone who can make a request fail.
+    raise ImproperlyConfigured(
+        "DEBUG=true is refused outside the embedded run: it shows settings and tracebacks to "
+        "every visitor. Unset DEBUG (or set DEBUG=false) in production; `make run` "
+        "(DSM_EMBEDDED=true) is the mode with DEBUG on."
+    )
 ALLOWED_HOSTS = read_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = read_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -58,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",  # login lockout (see "Security" below)
     "catalogue",
     "shares",
     "jobs",
@@ -76,6 +85,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "sharing_project.urls"
@@ -134,6 +146,68 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOGIN_URL = "admin:login"
+
+# --- Security (issue 13): HTTPS, cookies, HSTS, content security policy, login lockout -------
+# Outside the embedded run (plain http on loopback) everything defaults to what
+# `manage.py check --deploy` asks for; each variable turns its part off (docs/configuration.md).
+_PRODUCTION = not EMBEDDED
+SECURE_SSL_REDIRECT = read_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+# Only when the TLS proxy in front sets X-Forwarded-Proto (and strips a client's own): with it
+# unset, a proxy speaking http to gunicorn would get redirected to https forever.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if read_bool("SECURE_PROXY_SSL_HEADER", False) else None
+)
+SESSION_COOKIE_SECURE = read_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = read_bool("CSRF_COOKIE_SECURE", _PRODUCTION)
+SECURE_HSTS_SECONDS = read_int(
+    "SECURE_HSTS_SECONDS",
+    365 * 24 * 3600 if _PRODUCTION else 0,
+    minimum=0,
+    maximum=2 * 365 * 24 * 3600,
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = read_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = read_bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+
+# django-csp 4: the console (admin) loads only its own scripts and styles; no inline script
+# anywhere. The API docs page relaxes style-src for its inline <style> (sharing_project/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# django-axes: a username that fails LOGIN_FAILURE_LIMIT times from one address is locked out
+# there for LOGIN_LOCKOUT_MINUTES (others, and that user elsewhere, are not). It watches
+# password logins only: API tokens never pass through authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = read_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=read_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind proxies the connection's address is the proxy's: with FORWARDED_FOR_PROXIES set, the
+# client is the entry that many from the right of X-Forwarded-For (django-ipware), and entries a
+# client wrote itself, to their left, are passed over (not strict).
+FORWARDED_FOR_PROXIES = read_int("FORWARDED_FOR_PROXIES", 0, minimum=0, maximum=10)
+if FORWARDED_FOR_PROXIES:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = FORWARDED_FOR_PROXIES - 1
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 # --- Object storage -------------------------------------------------------------------------
 # boto3's own configuration (profiles, roles, AWS_* credentials) applies; these two are read
@@ -281,6 +355,9 @@ CACHES = {
     },
 }
 Q_CLUSTER["cache"] = "cluster_status"
+# Load balancers probe gunicorn over plain http: no redirect to https for the two probes
+# (/metrics carries a token, so it is not exempt).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # /metrics answers only with this bearer token; unset, the endpoint is off (404).
 METRICS_TOKEN = raw("METRICS_TOKEN") or None
 if METRICS_TOKEN is not None and len(METRICS_TOKEN) < 16:

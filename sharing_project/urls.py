@@ -1,7 +1,8 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from catalogue.api import FastqViewSet, LibraryViewSet, WorkflowRunViewSet
@@ -22,6 +23,12 @@ admin.site.index_title = "Operator's console"
 # The job table and job page need the width more than a second copy of the index.
 admin.site.enable_nav_sidebar = False
 
+# The API docs page under the content security policy (settings.py): its script is served as a
+# file of its own (the split view), and its template's inline <style> is allowed on it alone.
+api_docs = csp_update({"style-src": ["'unsafe-inline'"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="schema")
+)
+
 router = OptionalSlashRouter()
 router.register("libraries", LibraryViewSet, basename="library")
 router.register("fastqs", FastqViewSet, basename="fastq")
@@ -33,7 +40,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs", api_docs, name="swagger-ui"),
     # /healthz, /readyz, /metrics (docs/operations.md)
     path("", include("ops.urls")),
 ]

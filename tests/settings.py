@@ -14,6 +14,11 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_REGION", "ap-southeast-2")
 os.environ.setdefault("CHECKSUM_READ_OBJECTS", "true")
+# The test client and the browser tests speak plain http to servers on loopback: no redirect to
+# https, cookies sent over http (tests/test_deploy_check.py checks the production defaults).
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")
+os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 # Never let a developer's own AWS configuration reach the tests, nor the settings that
 # `make run` leaves for the command line (data/embedded.env).
 os.environ.pop("AWS_PROFILE", None)

@@ -21,7 +21,14 @@ from rest_framework.test import APIClient
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job
 from sharing_project.s3.objects import ensure_bucket, list_objects
-from tests.support.browser import browser_fixture, login, page_fixture, snap  # noqa: F401 (fixtures)
+from tests.support.browser import (  # noqa: F401 (fixtures)
+    CSP_VIOLATION,
+    browser_fixture,
+    csp_violations_fixture,
+    login,
+    page_fixture,
+    snap,
+)
 
 pytestmark = pytest.mark.e2e  # chromium
 
@@ -287,3 +294,50 @@ def test_push_is_refused_until_a_dry_run_then_lands_in_the_bucket(
     assert sent
     assert sent <= landed
     assert any(CUP_LIBRARY in key for key in landed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_console_and_api_docs_work_under_the_content_security_policy(
+    page: Page, live_server, operator: User, demo, csp_violations: list[str]
+) -> None:
+    """The launch form, a job page, the job list and the API docs, with the policy the
+    service sends (settings.py): each is drawn and nothing on it is refused."""
+    dry_run = api_launch(
+        operator, projectIdList=["CUP"], dataTypeList=["Fastq"], shareType="pull", dryrun=True
+    )
+    login(page, live_server.url, operator.username, PASSWORD)
+
+    response = page.goto("/admin/jobs/job/add/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator('textarea[name="projectIdList"]')).to_be_visible()
+    page.goto(f"/admin/jobs/job/{dry_run['id']}/change/")
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "SUCCEEDED")
+    fill = page.locator("#job-progress progress.job-progress-fill")
+    expect(fill).to_have_attribute("value", re.compile(r"^100(\.0)?$"))
+    assert fill.bounding_box()["width"] > 100  # the bar is drawn by the stylesheet
+    page.goto("/admin/jobs/job/")
+    expect(page.locator("span.status-badge")).to_have_count(1)
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Data Sharing Manager API")
+    expect(page.locator(".opblock-tag").first).to_be_visible()
+    snap(page, "csp-api-docs")
+
+    assert csp_violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_script_is_refused_and_reported(
+    page: Page, live_server, operator: User, csp_violations: list[str]
+) -> None:
+    """The watch on the console sees a refusal: an inline script added to the page is not run."""
+    login(page, live_server.url, operator.username, PASSWORD)
+    with page.expect_console_message(lambda message: "inline script" in message.text) as refusal:
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'document.body.dataset.injected = 1';"
+            " document.body.appendChild(s); }"
+        )
+    assert CSP_VIOLATION in refusal.value.text
+    expect(page.locator("body")).not_to_have_attribute("data-injected", "1")
+    assert csp_violations == [refusal.value.text]
+    csp_violations.clear()  # provoked on purpose

@@ -31,6 +31,16 @@ def test_healthz_answers_without_touching_the_database():
     assert response.json() == {"status": "ok"}
 
 
+def test_probes_over_plain_http_are_not_redirected_to_https(settings):
+    """Load balancers probe gunicorn over http; every other page still goes to https."""
+    settings.SECURE_SSL_REDIRECT = True
+    client = Client()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code in (200, 503)
+    assert client.get("/metrics").status_code == 301
+    assert client.get("/admin/login/").status_code == 301
+
+
 @pytest.mark.django_db(transaction=True)
 def test_readyz_without_a_worker_cluster_is_unavailable_and_says_why(s3):
     ensure_bucket(settings.SHARING_BUCKET)

@@ -50,22 +50,44 @@ def browser_fixture() -> Iterator[Browser]:
         chromium.close()
 
 
+# How chromium's console reports what the content security policy refused ("Refused to execute
+# inline script because it violates the following Content Security Policy directive: ...").
+CSP_VIOLATION = "Content Security Policy"
+
+
+@pytest.fixture(name="csp_violations")
+def csp_violations_fixture() -> list[str]:
+    """What the page's console said the content security policy refused, in order."""
+    return []
+
+
 @pytest.fixture(name="page")
-def page_fixture(browser: Browser, live_server, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page_fixture(
+    browser: Browser, live_server, request: pytest.FixtureRequest, csp_violations: list[str]
+) -> Iterator[Page]:
     """A page in a fresh browser context (no cookies) pointed at the live server.
 
     Relative URLs (`page.goto("/admin/")`) go to the live server. A test that fails leaves a
-    screenshot named after it.
+    screenshot named after it. Every browser test also fails when the content security policy
+    refused anything on its pages (`csp_violations`), since the page then works only in part.
     """
     context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     tab = context.new_page()
+    tab.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text) if CSP_VIOLATION in message.text else None
+        ),
+    )
     failures_before = request.session.testsfailed
     yield tab
     if request.session.testsfailed > failures_before:
         with contextlib.suppress(PlaywrightError):  # a crashed page has nothing to show
             snap(tab, "FAILED-" + re.sub(r"[^\w.-]+", "_", request.node.name))
     context.close()
+    if csp_violations:  # a test that provokes one on purpose clears the list
+        pytest.fail("The content security policy refused:\n" + "\n".join(csp_violations))
 
 
 def snap(page: Page, name: str, *, full_page: bool = True) -> Path:
