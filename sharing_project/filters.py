@@ -35,9 +35,13 @@ class StrictFilterSet(filters.FilterSet):
     """A FilterSet whose parameters, when given, must have a value it can use."""
 
     def is_valid(self) -> bool:
+        """The form's own checks, then ours; ours is the one message given for a parameter
+        (django-filter's own for an empty choice, "  is not one of the available choices",
+        says less)."""
         valid = super().is_valid()
         for name, message in self._raw_problems():
-            self.form.add_error(name, message)
+            self.form.errors[name] = self.form.error_class([message])
+            self.form.cleaned_data.pop(name, None)
             valid = False
         return valid
 

@@ -144,6 +144,12 @@ def test_forbidden_filter_values_are_refused_naming_the_parameter(viewer_client,
     response = viewer_client.get(url)
     assert response.status_code == 400, response.content
     assert list(response.json()) == [parameter]
+    assert len(response.json()[parameter]) == 1  # one message, the one that says what to do
+
+
+def test_an_empty_status_says_what_to_do(viewer_client):
+    response = viewer_client.get("/api/v1/jobs?status=")
+    assert response.json() == {"status": ["'': give a value, or leave the parameter out."]}
 
 
 def test_a_jobs_objects_filters_are_strict_too(launch, demo, operator_client):
