@@ -13,9 +13,14 @@ from catalogue.serializers import (
 )
 from sharing_project.permissions import CanViewModel
 
+# Any path segment reaches the view, which answers a JSON 404 for an id it does not know; the
+# router's default ([^/.]+) leaves ids with a dot to Django's HTML 404.
+ANY_SEGMENT = "[^/]+"
+
 
 class LibraryViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanViewModel]
+    lookup_value_regex = ANY_SEGMENT
     queryset = Library.objects.select_related("sample", "subject").prefetch_related(
         "projects", "subject__individuals"
     )
@@ -27,6 +32,7 @@ class LibraryViewSet(viewsets.ReadOnlyModelViewSet):
 
 class FastqViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanViewModel]
+    lookup_value_regex = ANY_SEGMENT
     queryset = Fastq.objects.select_related("library")
     serializer_class = FastqSerializer
     filterset_class = FastqFilter
@@ -34,6 +40,7 @@ class FastqViewSet(viewsets.ReadOnlyModelViewSet):
 
 class WorkflowRunViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [CanViewModel]
+    lookup_value_regex = ANY_SEGMENT
     queryset = WorkflowRun.objects.prefetch_related("libraries")
     serializer_class = WorkflowRunSerializer
     filterset_class = WorkflowRunFilter

@@ -7,14 +7,11 @@ from django.db.models import Q, QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from sharing_project.filters import CharInFilter, IntegerFilter, StrictFilterSet
 from sharing_project.s3.uris import ARCHIVED_STORAGE_CLASSES, STORAGE_CLASSES
 
 
-class CharInFilter(filters.BaseInFilter, filters.CharFilter):
-    pass
-
-
-class LibraryFilter(filters.FilterSet):
+class LibraryFilter(StrictFilterSet):
     libraryId = CharInFilter(field_name="library_id", help_text="comma-separated library ids")
     projectId = CharInFilter(field_name="projects__project_id", distinct=True)
     subjectId = CharInFilter(field_name="subject__subject_id")
@@ -31,10 +28,10 @@ class LibraryFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-class FastqFilter(filters.FilterSet):
+class FastqFilter(StrictFilterSet):
     libraryId = CharInFilter(field_name="library__library_id")
     instrumentRunId = CharInFilter(field_name="instrument_run_id")
-    lane = filters.NumberFilter()
+    lane = IntegerFilter()
     storageClass = filters.ChoiceFilter(
         choices=[(c, c) for c in STORAGE_CLASSES],
         method="filter_storage_class",
@@ -56,7 +53,7 @@ class FastqFilter(filters.FilterSet):
         return queryset.filter(archived) if value else queryset.exclude(archived)
 
 
-class WorkflowRunFilter(filters.FilterSet):
+class WorkflowRunFilter(StrictFilterSet):
     portalRunId = CharInFilter(field_name="portal_run_id")
     workflowName = filters.ChoiceFilter(
         choices=[(name, name) for name in accepted_workflow_names()],

@@ -6,7 +6,7 @@ import re
 
 from django.core.validators import RegexValidator
 
-LIBRARY_ID = re.compile(r"^L\d{7}(?:_(?:topup|rerun)\d*)?$")
+LIBRARY_ID = re.compile(r"^L\d{7}(?:_(?:topup|rerun)\d*)?\Z")
 # An Illumina run folder's name, DATE_INSTRUMENT_RUN_FLOWCELL, as every current instrument
 # writes it. The date is YYMMDD, or YYYYMMDD on the NovaSeq X (20240920_LH00161_0111_B22JCMWLT3).
 # The instrument serial is one or two letters and digits (M: MiSeq, MN: MiniSeq, NB/NS: NextSeq
@@ -21,12 +21,13 @@ INSTRUMENT_RUN_ID = re.compile(
     r"_\d{1,5}"
     r"_(?:000000000-[A-Z0-9]{5}|[AB]?[A-Z0-9]{9})\Z"
 )
-PORTAL_RUN_ID = re.compile(r"^\d{8}[0-9a-f]{8}$")
-INDIVIDUAL_ID = re.compile(r"^SBJ\d{5}$")
-SAMPLE_ID = re.compile(r"^(?:PRJ|MDX|CCR|PTC)\d{6}(?:_(?:topup|rerun)\d*)?$")
+PORTAL_RUN_ID = re.compile(r"^\d{8}[0-9a-f]{8}\Z")
+INDIVIDUAL_ID = re.compile(r"^SBJ\d{5}\Z")
+SAMPLE_ID = re.compile(r"^(?:PRJ|MDX|CCR|PTC)\d{6}(?:_(?:topup|rerun)\d*)?\Z")
 # Project, subject and external sample ids come from outside the centre: allow the characters
-# seen in practice, and nothing that could be read as a path or shell syntax.
-EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# seen in practice, and nothing that could be read as a path or shell syntax. Every pattern
+# ends with \Z, not $, which also matches before a trailing line break ("L2400001\n").
+EXTERNAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def _validator(pattern: re.Pattern[str], what: str, example: str) -> RegexValidator:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalogue.api import ANY_SEGMENT
 from jobs.filters import JobFilter, JobObjectFilter
 from jobs.models import Job, JobLogLine, JobObject
 from jobs.permissions import JobPermission
@@ -26,12 +27,13 @@ from jobs.serializers import (
 from jobs.services import abort_job, launch_job, request_new_links, rerun_job
 from shares.validation import LaunchSerializer
 from sharing_project.errors import LaunchRefused
-from sharing_project.pagination import KeysetPagination, KnownCount
+from sharing_project.filters import filter_parameters
+from sharing_project.pagination import KeysetPagination, KnownCount, StandardPagination
 
 # The job's own listings are paginated by hand (_page), so the schema is told of the parameters.
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="page number, from 1"),
-    OpenApiParameter("pageSize", int, description="rows a page (default 100, at most 1000)"),
+    OpenApiParameter(p["name"], p["schema"], description=p["description"], required=p["required"])
+    for p in StandardPagination().get_schema_operation_parameters(view=None)
 ]
 
 
@@ -41,6 +43,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     ).prefetch_related(Prefetch("log_lines", queryset=JobLogLine.objects.order_by("at", "pk")))
     serializer_class = JobSerializer
     permission_classes = [JobPermission]
+    lookup_value_regex = ANY_SEGMENT
 
     def get_serializer_class(self):
         return JobDetailSerializer if self.action == "retrieve" else JobSerializer
@@ -59,11 +62,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     @extend_schema(
         request=LaunchSerializer,
-        responses={
-            202: JobDetailSerializer,
-            400: OpenApiResponse(description="A field is wrong; the body names it."),
-            409: RefusalSerializer,
-        },
+        # 400 (the body names each wrong field) is declared with every other error answer
+        # by sharing_project.openapi.declare_error_responses.
+        responses={202: JobDetailSerializer, 409: RefusalSerializer},
     )
     def create(self, request: Request) -> Response:
         launch = LaunchSerializer(data=request.data)
@@ -126,10 +127,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         responses=keyset_page(JobObjectSerializer),
         parameters=[
             *KeysetPagination.schema_parameters(),
-            *(
-                OpenApiParameter(name, description=f"only objects with this {name}")
-                for name in JobObjectFilter.base_filters
-            ),
+            *filter_parameters(JobObjectFilter),
         ],
     )
     @action(detail=True, methods=["get"])

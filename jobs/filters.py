@@ -4,9 +4,10 @@ import django_filters as filters
 
 from jobs.models import AtDestination, Job, JobObject, JobStatus, ShareType
 from shares.checksums import ChecksumSource
+from sharing_project.filters import StrictFilterSet
 
 
-class JobFilter(filters.FilterSet):
+class JobFilter(StrictFilterSet):
     status = filters.MultipleChoiceFilter(
         choices=JobStatus.choices,
         help_text="one or more statuses: repeated (?status=A&status=B) or comma-separated",
@@ -21,15 +22,16 @@ class JobFilter(filters.FilterSet):
         fields: list[str] = []
 
     def __init__(self, data=None, *args, **kwargs):
-        # ?status=FAILED,ABORTED means the same as ?status=FAILED&status=ABORTED
+        # ?status=FAILED,ABORTED means the same as ?status=FAILED&status=ABORTED; an empty
+        # part stays, for StrictFilterSet to refuse.
         if data is not None and "status" in data:
             data = data.copy()
             parts = [p.strip() for value in data.getlist("status") for p in value.split(",")]
-            data.setlist("status", [part for part in parts if part])
+            data.setlist("status", parts)
         super().__init__(data, *args, **kwargs)
 
 
-class JobObjectFilter(filters.FilterSet):
+class JobObjectFilter(StrictFilterSet):
     kind = filters.ChoiceFilter(choices=JobObject.Kind.choices)
     status = filters.ChoiceFilter(choices=JobObject.Status.choices)
     archived = filters.BooleanFilter()

@@ -224,12 +224,11 @@ def fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
         reads.append((fastq.r2_uri, fastq.r2_size, fastq.r2_etag, fastq.r2_storage_class))
         checksums.append((fastq.r2_md5, fastq.r2_sha256))
     library_id = fastq.library.library_id
-    folder = f"fastq/{fastq.instrument_run_id}/Lane_{fastq.lane}/{library_id}/"
     return [
         ManifestEntry(
             kind="fastq",
             source_uri=uri,
-            relative_path=folder + uri.rsplit("/", 1)[-1],
+            relative_path=fastq_relative_path(fastq.instrument_run_id, fastq.lane, library_id, uri),
             size=size,
             etag=etag,
             storage_class=storage_class,
@@ -343,14 +342,15 @@ def _workflow_run_entries(run: WorkflowRun) -> Iterator[ManifestEntry]:
     from sharing_project.s3.objects import list_objects
 
     prefix = parse_s3_uri(run.output_uri, prefix=True)
-    folder = f"secondary-analysis/{run.workflow_name}/{run.portal_run_id}/"
     for item in list_objects(run.output_uri):
         if item.key.endswith("/"):
             continue  # folder markers are not files
         yield ManifestEntry(
             kind="secondary",
             source_uri=item.uri,
-            relative_path=folder + item.key[len(prefix.key) :],
+            relative_path=secondary_relative_path(
+                run.workflow_name, run.portal_run_id, prefix.key, item.key
+            ),
             size=item.size,
             etag=item.etag,
             storage_class=item.storage_class,
@@ -383,6 +383,21 @@ def unique_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
             {"clashes": clashes[:100]},
         )
     return sorted(by_path.values(), key=lambda e: e.relative_path)
+
+
+def fastq_relative_path(instrument_run_id: str, lane: int, library_id: str, uri: str) -> str:
+    """Where a fastq's object lands, the same for push and pull:
+    `fastq/<instrumentRunId>/Lane_<lane>/<libraryId>/<file name>` (the URI's last segment)."""
+    return f"fastq/{instrument_run_id}/Lane_{lane}/{library_id}/{uri.rsplit('/', 1)[-1]}"
+
+
+def secondary_relative_path(workflow: str, portal_run_id: str, prefix_key: str, key: str) -> str:
+    """Where a workflow run's object lands: `secondary-analysis/<workflow>/<portalRunId>/` and
+    the key below the run's output prefix. The result may be unsafe (a key with `..` or a
+    control character): every path passes unsafe_reason() before it is shared."""
+    if not key.startswith(prefix_key):
+        raise ValueError(f"{key!r} is not below the run's output prefix {prefix_key!r}")
+    return f"secondary-analysis/{workflow}/{portal_run_id}/{key[len(prefix_key) :]}"
 
 
 def unsafe_reason(relative_path: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from rest_framework import serializers
@@ -26,7 +27,6 @@ from shares.contract import (
 from shares.destinations import parse_destination
 from shares.resolve import select
 
-MAX_IDS = 10_000
 DATA_TYPES = {data_type.value.lower(): data_type.value for data_type in DataType}
 FASTQ, SECONDARY = DataType.FASTQ, DataType.SECONDARY_ANALYSIS
 METADATA_HELP = ", ".join(METADATA_LISTS)
@@ -39,7 +39,16 @@ class IdListField(serializers.ListField):
         self.id_validator = validator
         kwargs.setdefault("required", False)
         kwargs.setdefault("default", list)
-        super().__init__(child=serializers.CharField(), max_length=MAX_IDS, **kwargs)
+        limit = settings.API_MAX_IDS
+        super().__init__(
+            child=serializers.CharField(),
+            max_length=limit,
+            error_messages={
+                "max_length": f"At most {limit} ids in one list (API_MAX_IDS); this one has "
+                "more: split the share into several launches."
+            },
+            **kwargs,
+        )
 
     def to_internal_value(self, data) -> list[str]:
         values = sorted({value.strip() for value in super().to_internal_value(data)})
@@ -133,7 +142,11 @@ def _api_field(spec: LaunchField) -> serializers.Field:
         # Free text, normalised by validate_<name>: aliases and any case are accepted.
         optional = {} if spec.required else {"required": False, "default": list}
         return serializers.ListField(
-            child=serializers.CharField(), allow_empty=not spec.required, **optional, **messages
+            child=serializers.CharField(),
+            allow_empty=not spec.required,
+            min_length=1 if spec.required else None,  # the schema's minItems
+            **optional,
+            **messages,
         )
     if spec.kind is Kind.CHOICE:
         return serializers.ChoiceField(choices=[value for value, _ in spec.choices], **messages)

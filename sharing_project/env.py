@@ -12,6 +12,7 @@ checkout: scripts/run_embedded.py writes it with `write_env_file`, settings.py r
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -58,6 +59,22 @@ def read_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
     if not minimum <= number <= maximum:
         raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {number}.")
     return number
+
+
+_RATE = re.compile(r"^([1-9]\d*)/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def read_rate(name: str, default: str) -> str | None:
+    """A request rate as DRF's throttles read it ("600/minute"), or None for "off"."""
+    value = (raw(name) or default).strip().lower()
+    if value in _FALSE or value == "none":
+        return None
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a number of requests per second, minute, hour or day, such as "
+            f"600/minute, or off; got {value!r}."
+        )
+    return value
 
 
 def read_list(name: str, default: list[str]) -> list[str]:

@@ -9,12 +9,61 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 
+def whole_number(params, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    """The query parameter `name` as a whole number in [minimum, maximum], None when absent;
+    anything else is a 400 that names the parameter and its range, as the schema states it."""
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f"from {minimum}" + (f" to {maximum}" if maximum is not None else "")
+        raise ValidationError({name: [f"{value!r} is not allowed: give a whole number {bounds}."]})
+    return number
+
+
 class StandardPagination(PageNumberPagination):
-    """`?page=N&pageSize=M`; at most 1000 rows a page so a listing cannot exhaust memory."""
+    """`?page=N&pageSize=M`; at most 1000 rows a page so a listing cannot exhaust memory.
+
+    A page or size that is not a whole number in range is a 400 naming it (DRF would quietly
+    use the default size, and answer a page 0 with 404); a page past the last is still 404.
+    """
 
     page_size = 100
     page_size_query_param = "pageSize"
     max_page_size = 1000
+    invalid_page_message = "There is no page {page_number}: {message}."
+
+    def get_page_number(self, request, paginator):
+        return whole_number(request.query_params, self.page_query_param, minimum=1) or 1
+
+    def get_page_size(self, request) -> int:
+        size = whole_number(
+            request.query_params, self.page_size_query_param, minimum=1, maximum=self.max_page_size
+        )
+        return size or self.page_size
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": self.page_query_param,
+                "required": False,
+                "in": "query",
+                "description": "page number, from 1; a page past the last is 404",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": self.page_size_query_param,
+                "required": False,
+                "in": "query",
+                "description": f"rows a page (default {self.page_size}, "
+                f"at most {self.max_page_size})",
+                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+            },
+        ]
 
 
 class KnownCount:
@@ -100,12 +149,11 @@ class KeysetPagination(BasePagination):
         return getattr(row, self.field)
 
     def _page_size(self, params) -> int:
-        """As StandardPagination reads it: a malformed size gives the default."""
-        try:
-            size = int(params[self.page_size_query_param])
-        except (KeyError, ValueError):
-            return self.page_size
-        return min(size, self.max_page_size) if size > 0 else self.page_size
+        """As StandardPagination reads it: a whole number from 1 to the maximum, or a 400."""
+        size = whole_number(
+            params, self.page_size_query_param, minimum=1, maximum=self.max_page_size
+        )
+        return size or self.page_size
 
     @staticmethod
     def _position(params, name: str) -> int | None:
@@ -135,16 +183,18 @@ class KeysetPagination(BasePagination):
         return [
             OpenApiParameter(
                 "after",
-                int,
+                {"type": "integer", "minimum": 0},
                 description=f"rows after this {cls.field} (the `next` link gives it); "
                 "without after or before: the first page",
             ),
             OpenApiParameter(
-                "before", int, description=f"rows before this {cls.field}, going back"
+                "before",
+                {"type": "integer", "minimum": 0},
+                description=f"rows before this {cls.field}, going back",
             ),
             OpenApiParameter(
                 cls.page_size_query_param,
-                int,
+                {"type": "integer", "minimum": 1, "maximum": cls.max_page_size},
                 description=f"rows a page (default {cls.page_size}, at most {cls.max_page_size})",
             ),
         ]

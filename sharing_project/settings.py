@@ -22,6 +22,7 @@ from sharing_project.env import (
     read_env_file,
     read_int,
     read_list,
+    read_rate,
     read_str,
     read_url,
 )
@@ -285,7 +286,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # --- Hostile clients (issue 13): JSON bodies only, bounded; per-user throttling ---
+    "DEFAULT_PARSER_CLASSES": ["sharing_project.parsers.BoundedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["sharing_project.throttles.ApiUserThrottle"],
 }
+
+# --- Hostile clients (issue 13): the API's limits, see docs/configuration.md ---------------
+# A request body larger than this is refused with 413 (Django's own default for form data).
+API_MAX_BODY_BYTES = read_int("API_MAX_BODY_BYTES", 2_621_440, minimum=1024, maximum=1024**3)
+# Ids in one list of a launch (libraryIdList, portalRunIdList...); more is a 400 naming it.
+API_MAX_IDS = read_int("API_MAX_IDS", 10_000, minimum=1, maximum=1_000_000)
+# Requests per user ("N/second", "N/minute", "N/hour", "N/day"; "off": no limit), then 429.
+API_THROTTLE_RATE = read_rate("API_THROTTLE_RATE", "600/minute")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Data Sharing Manager API",
@@ -299,6 +311,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["sharing_project.openapi.paths_without_trailing_slash"],
+    # Hostile clients (issue 13): every 400/401/403/404/413/415/429 the API answers, declared.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sharing_project.openapi.declare_error_responses",
+    ],
     # Three vocabularies are called "status": each gets a name of its own.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.JobStatus",

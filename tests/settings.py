@@ -42,6 +42,10 @@ LOGGING["loggers"]["django-q"] = {"level": "WARNING"}  # noqa: F405
 # tests finish long before a beat of this lease. A real cluster gets the default.
 JOB_LEASE_SECONDS = 120
 
+# A test suite is one user in a hurry (and SQLite gives each test's user the same id): the API
+# is not throttled in tests but in tests/test_api_limits.py, which sets a rate of its own.
+API_THROTTLE_RATE = None
+
 # A file, not memory, so that a real worker process (tests/test_worker.py) sees the test data.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # One file per run, so that two test runs on one machine never share a database.
