@@ -392,5 +392,7 @@ LOGGING["formatters"] = {
 LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT
 # SQL at DEBUG carries its parameters: API tokens, presigned links.
 LOGGING["loggers"]["django.db.backends"] = {"level": "INFO"}
+# django-axes announces its configuration at every start of every process.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
 # A failed readiness check is in /readyz's answer; its traceback at every probe is noise.
 LOGGING["loggers"]["health_check"] = {"level": "ERROR"}

@@ -1,8 +1,8 @@
 """Per-user throttling of the API: API_THROTTLE_RATE requests per user, then 429 with
 Retry-After.
 
-The count lives in Django's `default` cache. Without a CACHES setting that is a LocMemCache,
-which each process keeps for itself: with W gunicorn workers a user gets up to W times the rate
+The count lives in Django's `default` cache, a LocMemCache (settings.CACHES), which each
+process keeps for itself: with W gunicorn workers a user gets up to W times the rate
 (each worker counts its own share), and a restart forgets the counts. A shared cache (the
 database's or Redis) set as `default` makes the rate exact across workers and hosts.
 """

@@ -37,9 +37,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 ACTION_TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session", name="browser")
+@pytest.fixture(scope="module", name="browser")
 def browser_fixture() -> Iterator[Browser]:
-    """Debian's chromium, headless, started once for the session."""
+    """Debian's chromium, headless, started once for the module that uses it: Playwright's
+    sync API keeps an event loop running in the main thread while it is open, which would make
+    Django refuse async views (/readyz) in the tests that come after."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: `make tools` installs it (apt-get install chromium)")
     with sync_playwright() as playwright:
