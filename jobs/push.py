@@ -545,11 +545,12 @@ def save_progress(job: Job) -> None:
 
 
 class _Heartbeat:
-    """Renews the job's lease and the batch's claims from a thread while a batch works (a big
-    copy can be slow), every third of a lease; a renewal that finds the database gone is
-    tried again at the next beat, on a new connection."""
+    """Renews the job's lease and the batch's claims (if it has a claim token) from a thread
+    while a batch works (a big copy can be slow) or the job is finished (verification reads a
+    listing as long as the share), every third of a lease; a renewal that finds the database
+    gone is tried again at the next beat, on a new connection."""
 
-    def __init__(self, job: Job, token: str):
+    def __init__(self, job: Job, token: str | None = None):
         self.job = job
         self.token = token
         self.stop = threading.Event()
@@ -577,7 +578,10 @@ class _Heartbeat:
 
     def renew(self) -> None:
         until = timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
-        JobObject.objects.filter(claimed_by=self.token, status=PENDING).update(claimed_until=until)
+        if self.token:
+            JobObject.objects.filter(claimed_by=self.token, status=PENDING).update(
+                claimed_until=until
+            )
         Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(lease_expires_at=until)
 
 
@@ -593,8 +597,11 @@ def finalize(job: Job) -> str | None:
         return None  # the runner ends it ABORTED; what was copied is recorded
     target = target_for(job.destination)
     # The link signer (S3 work, no database) is made in a thread while this one reads the
-    # lims.csv rows and verifies the copies; lims.csv is written once they are verified.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # lims.csv rows and verifies the copies; lims.csv is written once they are verified. The
+    # lease is held throughout: verifying 300,000 objects takes minutes, and a lease left to
+    # run out would have the sweeper take this live worker for a dead one and finish the job
+    # a second time beside it.
+    with _Heartbeat(job), ThreadPoolExecutor(max_workers=1) as pool:
         signer = pool.submit(target.presigner)
         lims_csv = render_lims_csv(lims_rows(job)).encode()
         verify(job, target)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import boto3
 import pytest
@@ -13,7 +14,8 @@ from django_q.signals import pre_execute
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from catalogue.models import WorkflowRun
-from jobs.models import JobObject
+from jobs import push as push_steps
+from jobs.models import JobLogLine, JobObject
 from sharing_project.s3.client import client
 from sharing_project.s3.objects import (
     ensure_bucket,
@@ -106,6 +108,30 @@ def test_pushing_again_copies_nothing_and_reports_everything_skipped(push, demo)
 
 
 @pytest.mark.e2e  # copies objects through S3: seconds
+@pytest.mark.django_db(transaction=True)  # the lease is renewed on a connection of its own
+def test_a_worker_verifying_for_longer_than_a_lease_keeps_its_job(
+    push, demo, settings, monkeypatch
+):
+    """Verification walks the destination's listing: minutes at 300,000 objects. The finishing
+    worker holds the lease meanwhile, so the sweeper does not take it for a dead worker and
+    finish the job a second time beside it."""
+    settings.JOB_LEASE_SECONDS = 2
+    verify, resumed = push_steps.verify, []
+
+    def slow_verify(job, target) -> None:
+        if not resumed:  # once: a job resumed by this sweep is finished (verified) inside it
+            resumed.append(None)
+            time.sleep(2 * settings.JOB_LEASE_SECONDS)
+            resumed[0] = push_steps.sweep()
+        verify(job, target)
+
+    monkeypatch.setattr(push_steps, "verify", slow_verify)
+    job = push(**CUP)
+    assert resumed == [0]
+    assert job["status"] == "SUCCEEDED"
+    assert not JobLogLine.objects.filter(job_id=job["id"], message__contains="resuming").exists()
+
+
 def test_a_large_object_is_copied_in_parts(push, fresh_demo, settings):
     settings.PUSH_MULTIPART_THRESHOLD = 5 * 1024 * 1024
     settings.PUSH_PART_SIZE = 5 * 1024 * 1024
