@@ -34,15 +34,18 @@ def test_metrics_without_the_right_bearer_token_are_refused(metrics_on, authoriz
     assert b"dsm_" not in response.content
 
 
+PUSH_DRY_RUN = {
+    "projectIdList": ["CUP"],
+    "dataTypeList": ["Fastq"],
+    "shareType": "push",
+    "shareDestination": "s3://collaborator-bucket/cup/",
+    "dryrun": True,
+}
+
+
 def test_metrics_count_the_jobs_transfers_and_tasks_that_ran(metrics_on, pull, launch):
     job, _, _ = pull(projectIdList=["CUP"], dataTypeList=["Fastq"])
-    dry_run = launch(
-        projectIdList=["CUP"],
-        dataTypeList=["Fastq"],
-        shareType="push",
-        shareDestination="s3://collaborator-bucket/cup/",
-        dryrun=True,
-    )
+    dry_run = launch(**PUSH_DRY_RUN)
     assert dry_run.status_code == 202
 
     samples = scrape(Client())
@@ -71,13 +74,7 @@ def test_metrics_count_the_jobs_transfers_and_tasks_that_ran(metrics_on, pull, l
 
 def test_metrics_count_tasks_waiting_in_the_queue(metrics_on, launch, demo, monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", False)  # queue for real, with no worker to take it
-    response = launch(
-        projectIdList=["CUP"],
-        dataTypeList=["Fastq"],
-        shareType="push",
-        shareDestination="s3://collaborator-bucket/cup/",
-        dryrun=True,
-    )
+    response = launch(**PUSH_DRY_RUN)
     assert response.status_code == 202
     samples = scrape(Client())
     assert samples[("dsm_queue_tasks", (("state", "queued"),))] == 1
