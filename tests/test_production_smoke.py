@@ -12,6 +12,7 @@ then both stop on SIGTERM, as `systemctl stop` asks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -265,3 +266,12 @@ def test_a_deployment_made_as_deploy_md_says_serves_the_console_api_and_worker(
     assert web_exit == 0, web_log.read_text()[-3000:]
     assert worker_exit == 0, worker_log.read_text()[-3000:]
     assert "Traceback" not in web_log.read_text()
+    # The example file's LOG_FORMAT=json: a JSON object a line, the launch among them, and the
+    # API token nowhere.
+    web_lines = [json.loads(line) for line in web_log.read_text().splitlines()]
+    assert {"method": "POST", "path": "/api/v1/jobs", "status": 202}.items() <= next(
+        line.items() for line in web_lines if line.get("path") == "/api/v1/jobs"
+    )
+    job_events = [json.loads(line) for line in worker_log.read_text().splitlines()]
+    assert any(line.get("job_id") == job["id"] for line in job_events)
+    assert token not in web_log.read_text() + worker_log.read_text()
