@@ -143,6 +143,10 @@ def setup_django(endpoint: str, scratch: Path, database_url: str = "") -> None:
             "SECRET_KEY": "bench-only",  # a throw-away database; django-q2 signs tasks with it
             "DATABASE_URL": database_url or f"sqlite:///{scratch / 'bench.sqlite3'}",
             "DSM_DATA_DIR": str(scratch / "dsm-data"),
+            # The bench's clients speak plain http, with no TLS proxy in front (docs/deploy.md).
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
         }
     )
     import django
