@@ -197,5 +197,8 @@ def _stop(children: list[subprocess.Popen]) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C and SIGTERM stop everything, even when started in the background of a script,
+    # whose shell leaves SIGINT ignored for what it starts (Python then keeps it ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.exit(main())
