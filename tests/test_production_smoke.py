@@ -30,6 +30,7 @@ import requests
 from django.conf import settings
 
 from sharing_project.s3.objects import ensure_bucket
+from tests.support.cluster import database_url
 
 pytestmark = [
     pytest.mark.e2e,
@@ -69,9 +70,8 @@ def fresh_database() -> Iterator[str]:
     name = f"dsm_smoke_{uuid.uuid4().hex[:8]}"
     with server_connection("postgres") as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-    db = settings.DATABASES["default"]
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    yield f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    # The suite's own database URL (tests/support/cluster.py), with this database's name.
+    yield f"{database_url().rsplit('/', 1)[0]}/{name}"
     with server_connection("postgres") as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
