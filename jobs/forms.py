@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.conf import settings
 
-from shares.contract import LAUNCH_FIELDS, Kind, LaunchField, Section, ShareType
+from shares.contract import FIELDS_BY_NAME, LAUNCH_FIELDS, Kind, LaunchField, Section, ShareType
 from shares.validation import LaunchSerializer
 
 _SEPARATORS = re.compile(r"[\s,;]+")
@@ -36,8 +37,20 @@ def form_field(spec: LaunchField) -> forms.Field:
         return forms.ChoiceField(choices=spec.choices, widget=forms.RadioSelect, **common)
     if spec.kind is Kind.FLAG:
         return forms.BooleanField(**common)
-    textbox = forms.TextInput(attrs={"size": 60, "placeholder": "s3://bucket/prefix/"})
+    if spec.choices_from is not None:
+        return forms.ChoiceField(choices=[("", "(none)"), *spec.choices_from()], **common)
+    textbox = forms.TextInput(attrs={"size": 60, "placeholder": spec.placeholder})
     return forms.CharField(widget=textbox, **common)
+
+
+def _who_help(spec: LaunchField) -> str:
+    """The recipient's and the purpose's help: whether this service lets them be left out."""
+    if settings.SHARE_REQUIRES_RECIPIENT:
+        return f"{spec.help} Required for every share here."
+    return (
+        f"{spec.help} May be left out (SHARE_REQUIRES_RECIPIENT is off), but then the audit "
+        "trail cannot say who received the data or why, and no recipient is notified."
+    )
 
 
 class ShareForm(forms.Form):
@@ -49,11 +62,13 @@ class ShareForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields.update({spec.name: form_field(spec) for spec in FORM_FIELDS})
+        for name in ("recipientId", "purpose"):
+            self.fields[name].help_text = _who_help(FIELDS_BY_NAME[name])
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
         """The form's fields in the groups the page shows them in."""
         grouped: dict[str, list[forms.BoundField]] = {}
-        for spec in FORM_FIELDS:
+        for spec in sorted(FORM_FIELDS, key=lambda spec: list(Section).index(spec.section)):
             grouped.setdefault(spec.section.value, []).append(self[spec.name])
         return list(grouped.items())
 

@@ -102,6 +102,15 @@ class Job(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
     )
+    # Who the share goes to (the configuration's recipientId), kept on the job to find a
+    # recipient's shares; the purpose stays in the configuration.
+    recipient = models.ForeignKey(
+        "recipients.Recipient",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

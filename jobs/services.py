@@ -9,6 +9,7 @@ from django.db import transaction
 from django_q.tasks import async_task
 
 from jobs.models import Job, JobStatus, ShareType
+from recipients.models import Recipient
 from shares.models import DryRun, ShareRequest, fingerprint_of
 from sharing_project.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
 
@@ -54,6 +55,7 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
             destination=config.get("shareDestination", ""),
             source_dry_run=source_dry_run,
             created_by=user,
+            recipient=recipient_of(config),
             objects_total=source_dry_run.object_count if source_dry_run else 0,
             bytes_total=source_dry_run.total_bytes if source_dry_run else 0,
         )
@@ -63,6 +65,11 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
             job.log(f"Sends the {count} object(s) of dry run {source_dry_run.job_id}.")
         transaction.on_commit(partial(enqueue_job, job.pk))
     return job
+
+
+def recipient_of(config: dict) -> Recipient | None:
+    recipient_id = config.get("recipientId")
+    return Recipient.objects.get(recipient_id=recipient_id) if recipient_id else None
 
 
 def enqueue_job(job_id) -> None:

@@ -50,6 +50,7 @@ class Section(enum.StrEnum):
 
     WHAT = "What to share"
     SECONDARY = "Secondary analysis"
+    WHO = "For whom, and why"
     HOW = "How"
     NONE = ""
 
@@ -66,6 +67,13 @@ class LaunchField:
     choices: tuple[tuple[str, str], ...] = ()  # (value, label)
     required: bool = False
     messages: dict[str, str] = field(default_factory=dict)  # the API's own error messages
+    default: str = ""  # a text field's value when it is not given
+    placeholder: str = ""  # the console's hint inside a text box
+    # False for the fields added after the seed's: at their default they are left out of the
+    # stored configuration, so a configuration that never names them keeps its fingerprint.
+    stored_at_default: bool = True
+    # A text field the console offers as a choice among these (value, label) pairs.
+    choices_from: Callable[[], list[tuple[str, str]]] | None = None
 
     @property
     def is_list(self) -> bool:
@@ -77,6 +85,31 @@ def _ids(name: str, label: str, option: str, validator, help: str, section=Secti
 
 
 _ONE_METADATA = "Give one of projects, subjects, individuals or libraries."
+
+PRIMARY_PREFIX_DEFAULT = "fastq"
+SECONDARY_PREFIX_DEFAULT = "secondary-analysis"
+
+
+def _prefix(name: str, label: str, option: str, default: str, what: str) -> LaunchField:
+    return LaunchField(
+        name,
+        Kind.TEXT,
+        label,
+        option,
+        f"Folder of {what} at the destination and in the download, a relative path; "
+        f"default {default}.",
+        Section.HOW,
+        default=default,
+        placeholder=default,
+        stored_at_default=False,
+    )
+
+
+def _recipient_choices() -> list[tuple[str, str]]:
+    from recipients.models import Recipient
+
+    return [(r.recipient_id, str(r)) for r in Recipient.objects.active()]
+
 
 LAUNCH_FIELDS: tuple[LaunchField, ...] = (
     _ids("projectIdList", "Projects", "project-id", ids.validate_project_id, _ONE_METADATA),
@@ -164,6 +197,52 @@ LAUNCH_FIELDS: tuple[LaunchField, ...] = (
         "share-destination",
         "Push only: s3://bucket/prefix/ or icav2://project/path/.",
         Section.HOW,
+        placeholder="s3://bucket/prefix/",
+    ),
+    LaunchField(
+        "recipientId",
+        Kind.TEXT,
+        "Recipient",
+        "recipient-id",
+        "The collaborator receiving the share (see Recipients); a push must go to one of "
+        "their allowed destinations.",
+        Section.WHO,
+        stored_at_default=False,
+        choices_from=lambda: _recipient_choices(),
+    ),
+    LaunchField(
+        "purpose",
+        Kind.TEXT,
+        "Purpose",
+        "purpose",
+        "Why the data is shared: an ethics approval or data-access agreement reference.",
+        Section.WHO,
+        placeholder="e.g. HREC 2024/123, DAA-0042",
+        stored_at_default=False,
+    ),
+    LaunchField(
+        "onlyNewSinceLastShare",
+        Kind.FLAG,
+        "Only what the recipient has not received",
+        "only-new-since-last-share",
+        "Leave out objects an earlier successful share already gave this recipient "
+        "(needs a recipient).",
+        Section.WHO,
+        stored_at_default=False,
+    ),
+    _prefix(
+        "primaryDataPathPrefix",
+        "Fastq folder",
+        "primary-data-path-prefix",
+        PRIMARY_PREFIX_DEFAULT,
+        "the fastqs",
+    ),
+    _prefix(
+        "secondaryAnalysisPathPrefix",
+        "Secondary analysis folder",
+        "secondary-analysis-path-prefix",
+        SECONDARY_PREFIX_DEFAULT,
+        "the workflow outputs",
     ),
     LaunchField(
         "dryrun",
@@ -176,3 +255,27 @@ LAUNCH_FIELDS: tuple[LaunchField, ...] = (
 )
 
 FIELDS_BY_NAME: dict[str, LaunchField] = {f.name: f for f in LAUNCH_FIELDS}
+
+
+def stored_config(validated: dict) -> dict:
+    """The configuration as stored and fingerprinted: every field but `dryrun`, the fields added
+    after the seed's left out at their default value."""
+    config = {}
+    for name, value in validated.items():
+        spec = FIELDS_BY_NAME[name]
+        if name == "dryrun" or (not spec.stored_at_default and value == _default(spec)):
+            continue
+        config[name] = value
+    return config
+
+
+def _default(spec: LaunchField) -> object:
+    return False if spec.kind is Kind.FLAG else spec.default
+
+
+def path_prefixes(config: dict) -> tuple[str, str]:
+    """The folders of fastqs and of workflow outputs at the destination."""
+    return (
+        config.get("primaryDataPathPrefix", PRIMARY_PREFIX_DEFAULT),
+        config.get("secondaryAnalysisPathPrefix", SECONDARY_PREFIX_DEFAULT),
+    )

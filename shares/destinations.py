@@ -28,6 +28,13 @@ class Destination:
     def uri_for(self, relative_path: str) -> str:
         return f"{self}{relative_path}"
 
+    def within(self, prefix: Destination) -> bool:
+        """True when this destination is the prefix's folder or a folder below it."""
+        return (self.scheme, self.container) == (
+            prefix.scheme,
+            prefix.container,
+        ) and self.path.startswith(prefix.path)
+
 
 def parse_destination(uri: str) -> Destination:
     """Validate a destination and return it normalised (one trailing slash, no empty segments)."""
@@ -60,6 +67,14 @@ def parse_destination(uri: str) -> Destination:
         f"{uri!r} is not a destination this service can push to; "
         "use s3://bucket/prefix/ or icav2://project/path/."
     )
+
+
+def parse_destination_prefix(uri: str) -> Destination:
+    """A prefix destinations must lie under: a destination, or a whole ICAv2 project."""
+    match = _ICAV2.match((uri or "").strip())
+    if match and not _folder(match["path"] or "", uri):
+        return Destination(ICAV2_SCHEME, match["project"], "")
+    return parse_destination(uri)
 
 
 def _folder(path: str, uri: str) -> str:

@@ -9,7 +9,8 @@ Rules (DESIGN, "Resolution"):
   selected workflows (all when none are named) that touches the libraries, minus the exclusions.
 - A run's objects are listed from its output prefix in S3.
 - Relative paths: fastq/<instrumentRunId>/Lane_<lane>/<libraryId>/<file name> and
-  secondary-analysis/<workflow>/<portalRunId>/<path below the output prefix>.
+  secondary-analysis/<workflow>/<portalRunId>/<path below the output prefix>; the two top
+  folders are the share's primaryDataPathPrefix and secondaryAnalysisPathPrefix when given.
 
 The database work is a fixed number of queries whatever the number of ids.
 """
@@ -27,7 +28,13 @@ from itertools import islice
 from django.db.models import QuerySet
 
 from catalogue.models import Fastq, Library, WorkflowRun
-from shares.contract import METADATA_LISTS, DataType
+from shares.contract import (
+    METADATA_LISTS,
+    PRIMARY_PREFIX_DEFAULT,
+    SECONDARY_PREFIX_DEFAULT,
+    DataType,
+    path_prefixes,
+)
 from sharing_project.errors import DuplicateRelativePath, MissingSourceObjects, UnsafeObjectKey
 
 # The functions that call S3 import its modules themselves: the console's share form imports
@@ -156,14 +163,15 @@ def resolve_pages(config: dict, page_size: int = PAGE_SIZE) -> Iterator[list[Man
     first hundred.
     """
     selection = select(config)
+    fastq_folder, secondary_folder = path_prefixes(config)
     problems = _Problems()
     fastqs = selection.fastqs.iterator(chunk_size=page_size)
     while rows := list(islice(fastqs, max(page_size // 2, 1))):
-        entries = [entry for fastq in rows for entry in fastq_entries(fastq)]
+        entries = [entry for fastq in rows for entry in fastq_entries(fastq, fastq_folder)]
         page = _confirm_in_s3(entries, problems)
         yield _checked(page, problems)
     problems.raise_missing()
-    for page in _listed(selection.workflow_runs.iterator(), page_size):
+    for page in _listed(selection.workflow_runs.iterator(), page_size, secondary_folder):
         yield _checked(page, problems)
     problems.raise_unsafe()
 
@@ -215,7 +223,7 @@ def _checked(page: list[ManifestEntry], problems: _Problems) -> list[ManifestEnt
     return _mark_archived(page)
 
 
-def fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
+def fastq_entries(fastq: Fastq, folder: str = PRIMARY_PREFIX_DEFAULT) -> list[ManifestEntry]:
     reads = [
         (fastq.r1_uri, fastq.r1_size, fastq.r1_etag, fastq.r1_storage_class),
     ]
@@ -228,7 +236,9 @@ def fastq_entries(fastq: Fastq) -> list[ManifestEntry]:
         ManifestEntry(
             kind="fastq",
             source_uri=uri,
-            relative_path=fastq_relative_path(fastq.instrument_run_id, fastq.lane, library_id, uri),
+            relative_path=fastq_relative_path(
+                fastq.instrument_run_id, fastq.lane, library_id, uri, folder
+            ),
             size=size,
             etag=etag,
             storage_class=storage_class,
@@ -290,7 +300,9 @@ def _as_live(entry: ManifestEntry, live) -> ManifestEntry:
     )
 
 
-def _listed(runs: QuerySet[WorkflowRun], page_size: int) -> Iterator[list[ManifestEntry]]:
+def _listed(
+    runs: QuerySet[WorkflowRun], page_size: int, folder: str
+) -> Iterator[list[ManifestEntry]]:
     """The objects under every run's output prefix, in pages: the prefixes are listed in
     threads, several at once, each handing its pages over through a short queue (then a mark
     that it is done), so only a few pages wait in memory however many objects there are."""
@@ -310,7 +322,7 @@ def _listed(runs: QuerySet[WorkflowRun], page_size: int) -> Iterator[list[Manife
 
     def list_run(run: WorkflowRun) -> None:
         try:
-            for page in _batched(_workflow_run_entries(run), page_size):
+            for page in _batched(_workflow_run_entries(run, folder), page_size):
                 if stop.is_set():
                     return
                 hand_over(page)
@@ -338,7 +350,7 @@ def _batched(entries: Iterator[ManifestEntry], size: int) -> Iterator[list[Manif
         yield page
 
 
-def _workflow_run_entries(run: WorkflowRun) -> Iterator[ManifestEntry]:
+def _workflow_run_entries(run: WorkflowRun, folder: str) -> Iterator[ManifestEntry]:
     from sharing_project.s3.objects import list_objects
 
     prefix = parse_s3_uri(run.output_uri, prefix=True)
@@ -349,7 +361,7 @@ def _workflow_run_entries(run: WorkflowRun) -> Iterator[ManifestEntry]:
             kind="secondary",
             source_uri=item.uri,
             relative_path=secondary_relative_path(
-                run.workflow_name, run.portal_run_id, prefix.key, item.key
+                run.workflow_name, run.portal_run_id, prefix.key, item.key, folder
             ),
             size=item.size,
             etag=item.etag,
@@ -385,19 +397,33 @@ def unique_entries(entries: list[ManifestEntry]) -> list[ManifestEntry]:
     return sorted(by_path.values(), key=lambda e: e.relative_path)
 
 
-def fastq_relative_path(instrument_run_id: str, lane: int, library_id: str, uri: str) -> str:
+def fastq_relative_path(
+    instrument_run_id: str,
+    lane: int,
+    library_id: str,
+    uri: str,
+    folder: str = PRIMARY_PREFIX_DEFAULT,
+) -> str:
     """Where a fastq's object lands, the same for push and pull:
-    `fastq/<instrumentRunId>/Lane_<lane>/<libraryId>/<file name>` (the URI's last segment)."""
-    return f"fastq/{instrument_run_id}/Lane_{lane}/{library_id}/{uri.rsplit('/', 1)[-1]}"
+    `<folder>/<instrumentRunId>/Lane_<lane>/<libraryId>/<file name>` (the URI's last segment),
+    the folder `fastq` unless the share's primaryDataPathPrefix says otherwise."""
+    return f"{folder}/{instrument_run_id}/Lane_{lane}/{library_id}/{uri.rsplit('/', 1)[-1]}"
 
 
-def secondary_relative_path(workflow: str, portal_run_id: str, prefix_key: str, key: str) -> str:
-    """Where a workflow run's object lands: `secondary-analysis/<workflow>/<portalRunId>/` and
-    the key below the run's output prefix. The result may be unsafe (a key with `..` or a
+def secondary_relative_path(
+    workflow: str,
+    portal_run_id: str,
+    prefix_key: str,
+    key: str,
+    folder: str = SECONDARY_PREFIX_DEFAULT,
+) -> str:
+    """Where a workflow run's object lands: `<folder>/<workflow>/<portalRunId>/` and the key
+    below the run's output prefix, the folder `secondary-analysis` unless the share's
+    secondaryAnalysisPathPrefix says otherwise. The result may be unsafe (a key with `..` or a
     control character): every path passes unsafe_reason() before it is shared."""
     if not key.startswith(prefix_key):
         raise ValueError(f"{key!r} is not below the run's output prefix {prefix_key!r}")
-    return f"secondary-analysis/{workflow}/{portal_run_id}/{key[len(prefix_key) :]}"
+    return f"{folder}/{workflow}/{portal_run_id}/{key[len(prefix_key) :]}"
 
 
 def unsafe_reason(relative_path: str) -> str | None:

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from catalogue.models import Fastq, Library, WorkflowRun
 from catalogue.workflows import accepted_workflow_names, canonical_workflow
+from recipients.models import Recipient
 from shares.contract import (
     LAUNCH_FIELDS,
     METADATA_LISTS,
@@ -23,9 +24,10 @@ from shares.contract import (
     Kind,
     LaunchField,
     ShareType,
+    stored_config,
 )
 from shares.destinations import parse_destination
-from shares.resolve import select
+from shares.resolve import select, unsafe_reason
 
 DATA_TYPES = {data_type.value.lower(): data_type.value for data_type in DataType}
 FASTQ, SECONDARY = DataType.FASTQ, DataType.SECONDARY_ANALYSIS
@@ -120,8 +122,29 @@ class LaunchSerializer(serializers.Serializer):
             )
         return sorted(canonical)
 
+    def validate_primaryDataPathPrefix(self, value: str) -> str:
+        return _relative_folder(value)
+
+    def validate_secondaryAnalysisPathPrefix(self, value: str) -> str:
+        return _relative_folder(value)
+
+    def validate_purpose(self, value: str) -> str:
+        if len(value) > PURPOSE_MAX_LENGTH:
+            raise serializers.ValidationError(
+                f"At most {PURPOSE_MAX_LENGTH} characters: give the approval's reference and "
+                "keep the details in the approval itself."
+            )
+        return value
+
     def validate(self, attrs: dict) -> dict:
-        for check in (_check_rules, _check_destination, _check_ids_exist, _check_selection):
+        checks = (
+            _check_rules,
+            _check_destination,
+            _check_recipient,
+            _check_ids_exist,
+            _check_selection,
+        )
+        for check in checks:
             errors = check(attrs)
             if errors:
                 raise serializers.ValidationError(errors)
@@ -129,8 +152,8 @@ class LaunchSerializer(serializers.Serializer):
 
     @property
     def normalised_config(self) -> dict:
-        """The configuration as stored and fingerprinted: everything but `dryrun`."""
-        return {key: value for key, value in self.validated_data.items() if key != "dryrun"}
+        """The configuration as stored and fingerprinted (shares.contract.stored_config)."""
+        return stored_config(self.validated_data)
 
 
 def _api_field(spec: LaunchField) -> serializers.Field:
@@ -152,10 +175,28 @@ def _api_field(spec: LaunchField) -> serializers.Field:
         return serializers.ChoiceField(choices=[value for value, _ in spec.choices], **messages)
     if spec.kind is Kind.FLAG:
         return serializers.BooleanField(default=False)
-    return serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=True)
+    return serializers.CharField(
+        required=False, allow_blank=True, default=spec.default, trim_whitespace=True
+    )
 
 
 Errors = dict[str, list[str]]
+PURPOSE_MAX_LENGTH = 500
+
+
+def _relative_folder(value: str) -> str:
+    """A folder below the destination: no leading or trailing slash, nothing that climbs out."""
+    folder = value.strip("/")
+    if not folder:
+        raise serializers.ValidationError(
+            "Give a folder name such as fastq, or leave the field out for its default."
+        )
+    reason = unsafe_reason(folder) or ("holds a backslash" if "\\" in folder else None)
+    if reason:
+        raise serializers.ValidationError(
+            f"{value!r} {reason}; give a relative folder such as fastq or data/fastq."
+        )
+    return folder
 
 
 def _check_rules(a: dict) -> Errors:
@@ -213,6 +254,37 @@ def _check_destination(a: dict) -> Errors:
     except DjangoValidationError as error:
         return {"shareDestination": error.messages}
     return {}
+
+
+def _check_recipient(a: dict) -> Errors:
+    """The named recipient exists, is active and may receive a push at its destination; with
+    SHARE_REQUIRES_RECIPIENT every share names a recipient and a purpose."""
+    errors: Errors = {}
+    if settings.SHARE_REQUIRES_RECIPIENT:
+        for name, what in (("recipientId", "recipient"), ("purpose", "purpose")):
+            if not a[name]:
+                errors[name] = [
+                    f"Required here (SHARE_REQUIRES_RECIPIENT): every share names its {what}."
+                ]
+    if a["onlyNewSinceLastShare"] and not a["recipientId"]:
+        errors["onlyNewSinceLastShare"] = [
+            "Needs recipientId: what is new is counted per recipient."
+        ]
+    if not a["recipientId"]:
+        return errors
+    recipient = Recipient.objects.filter(recipient_id=a["recipientId"]).first()
+    if recipient is None or not recipient.active:
+        state = "Unknown" if recipient is None else "Inactive"
+        errors["recipientId"] = [
+            f"{state} recipient {a['recipientId']!r}; name an active one (see /api/v1/recipients)."
+        ]
+    elif a["shareType"] == ShareType.PUSH and not recipient.may_receive_at(a["shareDestination"]):
+        allowed = ", ".join(recipient.allowed_destinations) or "none (no push to them)"
+        errors["shareDestination"] = [
+            f"{recipient.recipient_id} may receive pushes only under: {allowed}. Choose a "
+            "destination there, or ask an operator to add it to the recipient."
+        ]
+    return errors
 
 
 # field -> (model, lookup, what the ids are, where to look them up)

@@ -20,10 +20,14 @@ _CATALOGUE_VIEW = [
     "view_fastq",
     "view_workflowrun",
 ]
+_RECIPIENTS_VIEW = ["view_recipient"]
 _JOBS_VIEW = ["view_job", "view_jobobject", "view_joblogline", "view_sharerequest", "view_dryrun"]
 GROUP_PERMISSIONS: dict[str, list[str]] = {
-    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW,
-    OPERATORS: _CATALOGUE_VIEW + _JOBS_VIEW + ["launch_job", "abort_job"],
+    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW,
+    OPERATORS: _CATALOGUE_VIEW
+    + _JOBS_VIEW
+    + _RECIPIENTS_VIEW
+    + ["launch_job", "abort_job", "add_recipient", "change_recipient"],
 }
 
 

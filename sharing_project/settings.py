@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "catalogue",
     "shares",
     "jobs",
+    "recipients",
     "ops",
 ]
 
@@ -244,6 +245,9 @@ if RESTORE_TIER not in ("Standard", "Bulk", "Expedited"):
 DRYRUN_MAX_AGE_SECONDS = read_int(
     "DRYRUN_MAX_AGE_SECONDS", 7 * 24 * 3600, minimum=60, maximum=365 * 24 * 3600
 )
+# Every share names its recipient and purpose (docs/recipients.md); off, clients that send only
+# the seed's fields keep working.
+SHARE_REQUIRES_RECIPIENT = read_bool("SHARE_REQUIRES_RECIPIENT", False)
 
 # --- ICAv2 ----------------------------------------------------------------------------------
 # Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.

@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from catalogue.api import FastqViewSet, LibraryViewSet, WorkflowRunViewSet
 from jobs.api import JobViewSet
+from recipients.api import RecipientViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -34,6 +35,7 @@ router.register("libraries", LibraryViewSet, basename="library")
 router.register("fastqs", FastqViewSet, basename="fastq")
 router.register("workflow-runs", WorkflowRunViewSet, basename="workflow-run")
 router.register("jobs", JobViewSet, basename="job")
+router.register("recipients", RecipientViewSet, basename="recipient")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

@@ -139,6 +139,20 @@ def pytest_report_header(config) -> str:
 
 
 @pytest.fixture
+def recipient(db):
+    """A collaborator who may receive pushes under s3://collaborator-bucket/cup/."""
+    from recipients.models import Recipient
+
+    return Recipient.objects.create(
+        recipient_id="garvan-ccg",
+        name="Garvan clinical genomics",
+        organisation="Garvan Institute",
+        contact_emails=["ccg-data@example.org"],
+        allowed_destinations=["s3://collaborator-bucket/cup/"],
+    )
+
+
+@pytest.fixture
 def launch(operator_client, django_capture_on_commit_callbacks):
     """POST a launch as an operator; queued tasks run (django-q2 sync mode) once committed."""
 
