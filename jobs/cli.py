@@ -56,7 +56,11 @@ def option_arguments(field: LaunchField) -> dict[str, Any]:
             "metavar": metavar,
             "help": f"{help} Repeatable, or comma-separated.",
         }
-    metavar = "{" + ",".join(value for value, _ in field.choices) + "}" if field.choices else "URI"
+    metavar = (
+        "{" + ",".join(value for value, _ in field.choices) + "}"
+        if field.choices
+        else field.metavar
+    )
     return {"metavar": metavar, "required": field.required, "help": help}
 
 

@@ -16,6 +16,9 @@ class JobFilter(StrictFilterSet):
     dryrun = filters.BooleanFilter()
     createdAfter = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     createdBefore = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    recipientId = filters.CharFilter(
+        field_name="recipient__recipient_id", help_text="the shares to one recipient"
+    )
 
     class Meta:
         model = Job

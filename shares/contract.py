@@ -69,6 +69,7 @@ class LaunchField:
     messages: dict[str, str] = field(default_factory=dict)  # the API's own error messages
     default: str = ""  # a text field's value when it is not given
     placeholder: str = ""  # the console's hint inside a text box
+    metavar: str = "TEXT"  # the command line's name for a text field's value
     # False for the fields added after the seed's: at their default they are left out of the
     # stored configuration, so a configuration that never names them keeps its fingerprint.
     stored_at_default: bool = True
@@ -101,6 +102,7 @@ def _prefix(name: str, label: str, option: str, default: str, what: str) -> Laun
         Section.HOW,
         default=default,
         placeholder=default,
+        metavar="FOLDER",
         stored_at_default=False,
     )
 
@@ -198,6 +200,7 @@ LAUNCH_FIELDS: tuple[LaunchField, ...] = (
         "Push only: s3://bucket/prefix/ or icav2://project/path/.",
         Section.HOW,
         placeholder="s3://bucket/prefix/",
+        metavar="URI",
     ),
     LaunchField(
         "recipientId",
@@ -208,6 +211,7 @@ LAUNCH_FIELDS: tuple[LaunchField, ...] = (
         "their allowed destinations.",
         Section.WHO,
         stored_at_default=False,
+        metavar="ID",
         choices_from=lambda: _recipient_choices(),
     ),
     LaunchField(

@@ -3,7 +3,12 @@ console and the resolver. A request with only the seed's fields keeps its config
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django_q.models import OrmQ
 
 from jobs.models import Job, JobObject
@@ -202,3 +207,42 @@ def test_the_share_form_offers_active_recipients(client, operator, recipient):
     assert 'value="gone"' not in page
     assert "For whom, and why" in page
     assert "May be left out" in page
+
+
+def _share(*args: str) -> str:
+    out = io.StringIO()
+    call_command("share", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_command_line_names_a_recipient_purpose_and_folders(operator, demo, recipient):
+    body = json.loads(
+        _share(
+            *("--user", operator.username, "--library-id", "L2400001", "--data-type", "Fastq"),
+            *("--share-type", "pull", "--recipient-id", "garvan-ccg", "--purpose", "DAA-0042"),
+            *("--primary-data-path-prefix", "reads", "--dryrun", "--json"),
+        )
+    )
+    assert body["request"]["recipientId"] == "garvan-ccg"
+    assert body["request"]["purpose"] == "DAA-0042"
+    assert body["request"]["primaryDataPathPrefix"] == "reads"
+
+
+def test_the_command_line_refuses_a_push_outside_the_recipients_destinations(
+    operator, demo, recipient
+):
+    with pytest.raises(CommandError) as error:
+        _share(
+            *("--user", operator.username, "--project-id", "CUP", "--data-type", "Fastq"),
+            *("--share-type", "push", "--share-destination", "s3://elsewhere/x/"),
+            *("--recipient-id", "garvan-ccg", "--dryrun"),
+        )
+    assert "--share-destination: garvan-ccg may receive pushes only under" in str(error.value)
+    assert not Job.objects.exists()
+
+
+def test_jobs_are_listed_by_recipient(launch, demo, recipient, operator_client):
+    named = launch(**SEED_ONLY, recipientId="garvan-ccg", dryrun=True).json()
+    launch(**SEED_ONLY, dryrun=True)
+    listed = operator_client.get("/api/v1/jobs?recipientId=garvan-ccg").json()["results"]
+    assert [job["id"] for job in listed] == [named["id"]]

@@ -93,3 +93,4 @@ def test_seeding_twice_changes_nothing(s3):
     assert "created" in out.getvalue()
     for line in out.getvalue().splitlines()[:3]:
         assert "0 created, 0 updated" in line
+    assert "Recipient demo-collaborator: kept." in out.getvalue()

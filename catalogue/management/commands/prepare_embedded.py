@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from catalogue.demo import seed_demo
+from recipients.demo import seed_demo_recipient
 from sharing_project.env import raw
 from sharing_project.roles import OPERATORS, ensure_groups
 from sharing_project.s3.objects import ensure_bucket
@@ -16,8 +17,9 @@ DEMO_DESTINATION_BUCKET = "collaborator-bucket"
 
 class Command(BaseCommand):
     help = (
-        "Prepare the embedded run: the sharing bucket, the roles, the demo catalogue and its "
-        "objects, and a demo operator (DSM_DEMO_USER / DSM_DEMO_PASSWORD, else generated)."
+        "Prepare the embedded run: the sharing bucket, the roles, the demo catalogue, its "
+        "objects and its recipient, and a demo operator (DSM_DEMO_USER / DSM_DEMO_PASSWORD, "
+        "else generated)."
     )
 
     def add_arguments(self, parser):
@@ -31,6 +33,7 @@ class Command(BaseCommand):
         groups = ensure_groups()
         if not no_demo:
             result = seed_demo()
+            seed_demo_recipient()
             self.stdout.write(
                 f"Demo data: {result.objects} objects in s3://{settings.DEMO_BUCKET}/"
             )
