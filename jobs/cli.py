@@ -350,6 +350,11 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         ("Destination", body["destination"] or "none (a pull shares presigned links)"),
         ("Launched", f"by {body['launchedBy']} at {body['createdAt']}"),
     ]
+    request = body["request"]
+    if request.get("recipientId"):
+        rows.append(("Recipient", request["recipientId"]))
+    if request.get("purpose"):
+        rows.append(("Purpose", request["purpose"]))
     if body["dryRunJobId"]:
         rows.append(("Sends dry run", str(body["dryRunJobId"])))
     if counts is not None:

@@ -246,3 +246,14 @@ def test_jobs_are_listed_by_recipient(launch, demo, recipient, operator_client):
     launch(**SEED_ONLY, dryrun=True)
     listed = operator_client.get("/api/v1/jobs?recipientId=garvan-ccg").json()["results"]
     assert [job["id"] for job in listed] == [named["id"]]
+
+
+def test_the_command_line_s_summary_says_who_and_why(operator, demo, recipient):
+    out = _share(
+        *("--user", operator.username, "--library-id", "L2400001", "--data-type", "Fastq"),
+        *("--share-type", "pull", "--recipient-id", "garvan-ccg", "--purpose", "HREC 2024/123"),
+        "--dryrun",
+    )
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in out.splitlines()}
+    assert lines["Recipient"] == "garvan-ccg"
+    assert lines["Purpose"] == "HREC 2024/123"
