@@ -341,3 +341,36 @@ def test_an_inline_script_is_refused_and_reported(
     expect(page.locator("body")).not_to_have_attribute("data-injected", "1")
     assert csp_violations == [refusal.value.text]
     csp_violations.clear()  # provoked on purpose
+
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_names_a_recipient_and_is_kept_to_their_destinations(
+    page: Page, live_server, operator: User, demo, recipient
+) -> None:
+    login(page, live_server.url, operator.username, PASSWORD)
+    open_share_form(page)
+    expect(
+        page.locator("fieldset, .module").filter(has_text="For whom, and why").first
+    ).to_be_visible()
+    fill_share(
+        page,
+        ids={"libraryIdList": CUP_LIBRARY},
+        data_types=["Fastq"],
+        share_type="push",
+        destination=f"s3://{COLLABORATOR}/elsewhere/",
+    )
+    page.select_option('select[name="recipientId"]', recipient.recipient_id)
+    page.fill('input[name="purpose"]', "DAA-0042")
+    page.click('button[name="_dryrun"]')
+
+    expect(page.locator(".errorlist").first).to_contain_text("may receive pushes only under")
+    assert not Job.objects.exists()
+    snap(page, "recipient-01-refused")
+
+    page.fill('input[name="shareDestination"]', f"s3://{COLLABORATOR}/cup/")
+    page.click('button[name="_dryrun"]')
+    wait_for_status(page, "SUCCEEDED")
+    assert job_on_page(page).recipient == recipient
+    expect(page.locator("#content")).to_contain_text("garvan-ccg")
+    expect(page.locator("#content")).to_contain_text("DAA-0042")
+    snap(page, "recipient-02-dry-run")
