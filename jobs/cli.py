@@ -416,17 +416,16 @@ def estimate_rows(estimate: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("By workflow", workflows))
     archived = estimate["archived"]
     if archived["objects"]:
-        classes = ", ".join(
-            f"{c['storageClass']} {counted(c)}: {c['typicalDelay']}"
-            for c in archived["byStorageClass"]
-        )
-        rows.append(
-            (
-                "Archived",
-                f"{counted(archived)} ({classes}); a {archived['restoreTier']} restore of them "
-                f"all typically takes {archived['typicalDelay']}",
+        classes = archived["byStorageClass"]
+        tier = archived["restoreTier"]
+        if len(classes) == 1:
+            text = f"in {classes[0]['storageClass']}: a {tier} restore typically takes"
+        else:
+            each = "; ".join(
+                f"{c['storageClass']} {counted(c)}: {c['typicalDelay']}" for c in classes
             )
-        )
+            text = f"({each}); a {tier} restore of them all typically takes"
+        rows.append(("Archived", f"{counted(archived)} {text} {archived['typicalDelay']}"))
     else:
         rows.append(("Archived", "none"))
     egress, transfer = estimate["egress"], estimate["transfer"]

@@ -18,8 +18,16 @@ from django.urls import reverse
 
 from catalogue.demo import ARCHIVED_LIBRARY, RUN_A
 from catalogue.models import Fastq, WorkflowRun
-from jobs.cli import human_bytes
-from jobs.estimate import INTERNET, Prices, Route, build_estimate, egress_route
+from jobs.cli import estimate_rows, human_bytes
+from jobs.estimate import (
+    INTERNET,
+    Prices,
+    Route,
+    build_estimate,
+    cost_text,
+    duration_text,
+    egress_route,
+)
 from jobs.models import Job
 from shares.models import DryRun
 from sharing_project.s3.objects import ensure_bucket, list_objects
@@ -173,6 +181,24 @@ def test_a_large_share_is_priced_per_gb_and_timed_at_the_bandwidth():
     assert push["bytes"] == 4 * tib
     assert push["egress"]["bytes"] == 3 * tib
     assert push["egress"]["cost"] == "61.44"  # 3072 GB at 0.02
+
+
+def test_the_command_line_names_each_archived_class_with_its_delay():
+    groups = [
+        _group("fastq", "", "GLACIER", True, 100 * GB, 40),
+        _group("fastq", "", "DEEP_ARCHIVE", True, GB, 2),
+        _group("fastq", "", "STANDARD", False, 4 * 1024 * GB, 600),
+    ]
+    prices = Prices(Decimal("0.09"), Decimal("0.02"), "USD", 1000, "Bulk", "ap-southeast-2")
+    estimate = build_estimate(groups, Route(INTERNET, "a pull"), prices, skips_identical=False)
+    rows = dict(estimate_rows(estimate))
+    assert rows["Archived"] == (
+        "42 object(s), 101.0 GiB (DEEP_ARCHIVE 2 object(s), 1.0 GiB: within 48 hours; "
+        "GLACIER 40 object(s), 100.0 GiB: 5-12 hours); a Bulk restore of them all typically "
+        "takes within 48 hours"
+    )
+    assert rows["Egress"] == "377.73 USD for 4.1 TiB at 0.09 USD/GB (internet: a pull)"
+    assert rows["Transfer time"] == "10 h 1 min for 4.1 TiB at 1000 Mbit/s"
 
 
 def _group(kind, workflow, storage_class, archived, size, objects, at_destination="") -> dict:
@@ -361,9 +387,8 @@ def test_share_dryrun_wait_prints_the_estimate(demo, operator):
     assert lines["By workflow"].startswith("tumor-normal ")
     assert "; umccrise " in lines["By workflow"]
     assert lines["Archived"] == (
-        f"2 object(s), {archived} (DEEP_ARCHIVE 2 object(s), {archived}: within 12 hours); "
-        "a Standard restore of them all typically "
-        "takes within 12 hours"
+        f"2 object(s), {archived} in DEEP_ARCHIVE: a Standard restore typically takes within "
+        "12 hours"
     )
     assert lines["Egress"].startswith("under 0.01 USD for ")
     assert lines["Egress"].endswith(
@@ -375,3 +400,27 @@ def test_share_dryrun_wait_prints_the_estimate(demo, operator):
     status = io.StringIO()
     call_command("job_status", str(job.pk), stdout=status)
     assert cli_fields(status.getvalue())["Egress"] == lines["Egress"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "none"),
+        (59, "under a minute"),
+        (60, "1 min"),
+        (61, "2 min"),
+        (3600, "1 h"),
+        (7500, "2 h 5 min"),
+        (86400, "1 d"),
+        (200_000, "2 d 7 h"),
+    ],
+)
+def test_transfer_time_in_words_rounds_up(seconds, text):
+    assert duration_text(seconds) == text
+
+
+def test_a_cost_that_rounds_to_nothing_says_under_a_cent_unless_it_is_free():
+    egress = {"bytes": 1546, "pricePerGb": "0.09", "currency": "USD", "cost": "0.00"}
+    assert cost_text(egress) == "under 0.01 USD"
+    assert cost_text({**egress, "pricePerGb": "0"}) == "0.00 USD"
+    assert cost_text({**egress, "bytes": 0}) == "0.00 USD"
