@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from jobs.estimate import cost_text, duration_text
 from jobs.forms import ShareForm
 from jobs.models import Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
@@ -177,6 +178,7 @@ class JobAdmin(admin.ModelAdmin):
         objects by position, pages of groups in index order."""
         objects = job.job_objects.all()
         totals = _totals(job)
+        dry_run = getattr(job, "dry_run_record", None) if job.dryrun else None
         user = request.user
         can_launch = user.has_perm(LAUNCH)
         return {
@@ -205,7 +207,8 @@ class JobAdmin(admin.ModelAdmin):
             ),
             "object_page": _object_page(request, job),
             "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
-            "dry_run": getattr(job, "dry_run_record", None) if job.dryrun else None,
+            "dry_run": dry_run,
+            "estimate": _estimate(dry_run),
             "vouching_dry_run": job.vouching_dry_run(),
             "can_launch": can_launch,
             "can_abort": user.has_perm(ABORT) and not job.is_finished,
@@ -283,6 +286,18 @@ def _totals(job: Job) -> dict:
         for source, (n, size) in sorted(totals["by_checksum"].items())
     ]
     return totals
+
+
+def _estimate(dry_run) -> dict | None:
+    """A dry run's estimate (jobs.estimate) with its cost and transfer time in words."""
+    estimate = dry_run.estimate if dry_run is not None else None
+    if estimate is None:
+        return None
+    return {
+        **estimate,
+        "cost_text": cost_text(estimate["egress"]),
+        "duration_text": duration_text(estimate["transfer"]["seconds"]),
+    }
 
 
 @dataclass

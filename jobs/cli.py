@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError, OutputWrapper
 
+from jobs.estimate import cost_text, duration_text
 from jobs.models import ACTIVE_STATUSES, OUTPUT_LABELS, Job, JobObject, JobStatus
 from jobs.serializers import JobDetailSerializer, JobObjectSerializer, progress_body
 from shares.contract import LAUNCH_FIELDS, Kind, LaunchField
@@ -377,6 +378,8 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         preview = body["destinationPreview"]
         if preview is not None:
             rows.append(("At destination", destination_preview_text(preview)))
+        if body["estimate"] is not None:
+            rows.extend(estimate_rows(body["estimate"]))
         for name, link in (body["outputs"] or {}).items():
             label = OUTPUT_LABELS.get(name, name)
             rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))
@@ -402,6 +405,54 @@ def destination_preview_text(preview: dict[str, Any]) -> str:
         f"writable; {preview['identical']} object(s) already there identical (skipped), "
         f"{preview['different']} with other content (overwritten)"
     )
+
+
+def estimate_rows(estimate: dict[str, Any]) -> list[tuple[str, str]]:
+    """A dry run's estimate (jobs.estimate) as labelled rows: sizes by data type and workflow,
+    the archived objects and their restore, egress and transfer time."""
+
+    def counted(count: dict[str, Any]) -> str:
+        return f"{count['objects']} object(s), {human_bytes(count['bytes'])}"
+
+    rows = [
+        (
+            "By data type",
+            "; ".join(f"{c['dataType']} {counted(c)}" for c in estimate["byDataType"]),
+        ),
+    ]
+    if estimate["byWorkflow"]:
+        workflows = "; ".join(f"{c['workflow']} {counted(c)}" for c in estimate["byWorkflow"])
+        rows.append(("By workflow", workflows))
+    archived = estimate["archived"]
+    if archived["objects"]:
+        classes = archived["byStorageClass"]
+        tier = archived["restoreTier"]
+        if len(classes) == 1:
+            text = f"in {classes[0]['storageClass']}: a {tier} restore typically takes"
+        else:
+            each = "; ".join(
+                f"{c['storageClass']} {counted(c)}: {c['typicalDelay']}" for c in classes
+            )
+            text = f"({each}); a {tier} restore of them all typically takes"
+        rows.append(("Archived", f"{counted(archived)} {text} {archived['typicalDelay']}"))
+    else:
+        rows.append(("Archived", "none"))
+    egress, transfer = estimate["egress"], estimate["transfer"]
+    rows.append(
+        (
+            "Egress",
+            f"{cost_text(egress)} for {human_bytes(egress['bytes'])} at {egress['pricePerGb']} "
+            f"{egress['currency']}/GB ({egress['route']}: {egress['note']})",
+        )
+    )
+    rows.append(
+        (
+            "Transfer time",
+            f"{duration_text(transfer['seconds'])} for {human_bytes(transfer['bytes'])} at "
+            f"{transfer['bandwidthMbps']} Mbit/s",
+        )
+    )
+    return rows
 
 
 def _labelled(rows: list[tuple[str, str]]) -> list[str]:

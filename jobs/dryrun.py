@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.estimate import estimate_dry_run
 from jobs.manifest import manifest_totals, record_resolution
 from jobs.models import AtDestination, Job, JobObject
 from jobs.push import identical_at_destination
@@ -15,8 +16,8 @@ from sharing_project.s3.objects import check_can_write, write_refusal
 def execute_dry_run(job: Job) -> None:
     """Steps: resolve (catalogue and S3 listings) a page at a time, recording each page as the
     job's objects with its checksums (reading those with none, if allowed); store the totals;
-    warn about archived objects; for a push, preview the destination; record the DryRun for
-    the gate."""
+    warn about archived objects; for a push, preview the destination; estimate what the share
+    will cost (jobs.estimate); record the DryRun, with the estimate, for the gate."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
@@ -32,6 +33,7 @@ def execute_dry_run(job: Job) -> None:
         job.log(_archived_warning(job, first, archived_count), level="WARNING")
     job.log(f"Would share {count} object(s), {size} bytes.")
     writable, note = preview_destination(job) if job.destination else (None, "")
+    estimate = estimate_dry_run(job)
     DryRun.objects.create(
         share_request=job.share_request,
         job=job,
@@ -40,6 +42,7 @@ def execute_dry_run(job: Job) -> None:
         archived_count=archived_count,
         destination_writable=writable,
         destination_note=note,
+        estimate=estimate,
     )
 
 

@@ -385,6 +385,18 @@ class JobObjectQuerySet(models.QuerySet):
         )
         return totals
 
+    def cost_groups(self) -> list[dict]:
+        """Objects and bytes by what a share's cost depends on: data type, workflow, storage
+        class, archived or not, and what a push's dry run found at the destination. A few
+        rows whatever the job's size (one query), which jobs.estimate folds into totals."""
+        fields = ("kind", "workflow_name", "storage_class", "archived", "at_destination")
+        rows = (
+            self.values(*fields)
+            .annotate(objects=models.Count("pk"), bytes=Coalesce(models.Sum("size"), 0))
+            .order_by(*fields)
+        )
+        return list(rows)
+
     def by_checksum(self) -> dict[str, tuple[int, int]]:
         """Objects and bytes by the checksum that verifies them (checksum_source)."""
         rows = (

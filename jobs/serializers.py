@@ -10,6 +10,7 @@ from rest_framework.reverse import reverse
 
 from jobs.models import AtDestination, Job, JobLogLine, JobObject, Progress
 from shares.checksums import ChecksumSource
+from shares.contract import DataType
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -137,15 +138,83 @@ class DestinationPreviewSerializer(serializers.Serializer):
     different = serializers.IntegerField(help_text="objects there with other content: overwritten")
 
 
+class CountSerializer(serializers.Serializer):
+    objects = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class DataTypeCountSerializer(CountSerializer):
+    dataType = serializers.ChoiceField(choices=DataType.choices)
+
+
+class WorkflowCountSerializer(CountSerializer):
+    workflow = serializers.CharField(help_text="the canonical workflow name")
+
+
+class StorageClassCountSerializer(CountSerializer):
+    storageClass = serializers.CharField()
+    typicalDelay = serializers.CharField(help_text="how long a restore at restoreTier takes")
+
+
+class ArchivedEstimateSerializer(CountSerializer):
+    restoreTier = serializers.CharField(help_text="the tier restores are requested at")
+    typicalDelay = serializers.CharField(
+        help_text="how long restoring them all typically takes (the slowest storage class)"
+    )
+    byStorageClass = StorageClassCountSerializer(many=True)
+
+
+class EgressEstimateSerializer(serializers.Serializer):
+    route = serializers.ChoiceField(
+        choices=["internet", "cross-region", "same-region"],
+        help_text="internet (pull, ICAv2 push), cross-region (S3 push to another region, or a "
+        "bucket whose region could not be read), same-region (no charge)",
+    )
+    note = serializers.CharField(help_text="why this route")
+    sourceRegion = serializers.CharField(help_text="the data's region (AWS_REGION)")
+    destinationRegion = serializers.CharField(allow_null=True, help_text="an S3 push's bucket's")
+    bytes = serializers.IntegerField(
+        help_text="bytes that leave: all of them, less those a push skips (identical there)"
+    )
+    pricePerGb = serializers.DecimalField(
+        max_digits=12, decimal_places=4, help_text="per 2**30 bytes"
+    )
+    currency = serializers.CharField()
+    cost = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+class TransferEstimateSerializer(serializers.Serializer):
+    bytes = serializers.IntegerField()
+    bandwidthMbps = serializers.IntegerField(help_text="megabits (10**6) per second")
+    seconds = serializers.IntegerField()
+
+
+class EstimateSerializer(CountSerializer):
+    """What a share will cost, counted when its dry run finished (jobs.estimate)."""
+
+    byDataType = DataTypeCountSerializer(many=True)
+    byWorkflow = WorkflowCountSerializer(many=True, help_text="secondary analysis only")
+    archived = ArchivedEstimateSerializer(help_text="archived objects, not restored")
+    egress = EgressEstimateSerializer()
+    transfer = TransferEstimateSerializer()
+
+
 class JobDetailSerializer(JobSerializer):
-    """A job as its own page shows it: also how its objects are verified and, for a push's
-    dry run, what its destination holds."""
+    """A job as its own page shows it: also how its objects are verified and, for a dry run,
+    what its destination holds (a push's) and what the share will cost."""
 
     verification = serializers.SerializerMethodField()
     destinationPreview = serializers.SerializerMethodField()
+    estimate = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview"]
+        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview", "estimate"]
+
+    @extend_schema_field(EstimateSerializer(allow_null=True))
+    def get_estimate(self, job: Job) -> dict | None:
+        """A finished dry run's estimate, as counted when it finished; null otherwise."""
+        record = getattr(job, "dry_run_record", None) if job.dryrun else None
+        return record.estimate if record is not None else None
 
     @extend_schema_field(DestinationPreviewSerializer(allow_null=True))
     def get_destinationPreview(self, job: Job) -> dict | None:

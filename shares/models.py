@@ -73,6 +73,9 @@ class DryRun(models.Model):
     # checked) and, if not, why.
     destination_writable = models.BooleanField(null=True, blank=True)
     destination_note = models.CharField(max_length=500, blank=True)
+    # What the share will cost (jobs.estimate), counted once when the dry run finished; None
+    # for dry runs made before estimates were.
+    estimate = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = DryRunQuerySet.as_manager()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -58,6 +59,25 @@ def read_int(name: str, default: int, *, minimum: int, maximum: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}.") from None
     if not minimum <= number <= maximum:
         raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {number}.")
+    return number
+
+
+def read_decimal(name: str, default: str, *, minimum: str, maximum: str, places: int) -> Decimal:
+    """A decimal number such as a price ("0.09") with at most `places` decimals: exact, never
+    a float."""
+    value = raw(name)
+    text = (value if value is not None else default).strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number.as_tuple().exponent < -places:
+        raise ImproperlyConfigured(
+            f"{name} must be a decimal number with at most {places} decimals, such as 0.09; "
+            f"got {text!r}."
+        )
+    if not Decimal(minimum) <= number <= Decimal(maximum):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {text!r}.")
     return number
 
 

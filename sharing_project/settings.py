@@ -9,6 +9,7 @@ must set SECRET_KEY; a malformed value stops start-up with a message that names 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sharing_project.env import (
     raw,
     read_bool,
     read_database,
+    read_decimal,
     read_env_file,
     read_int,
     read_list,
@@ -248,6 +250,27 @@ DRYRUN_MAX_AGE_SECONDS = read_int(
 # Every share names its recipient and purpose (docs/recipients.md); off, clients that send only
 # the seed's fields keep working.
 SHARE_REQUIRES_RECIPIENT = read_bool("SHARE_REQUIRES_RECIPIENT", False)
+
+# --- Cost estimates (a dry run's estimate, jobs/estimate.py; docs/configuration.md) -----------
+# Prices per GB (2**30 bytes, as AWS bills) of data leaving the data's region (AWS_REGION): to
+# the internet (a pull's downloads, an ICAv2 push) and to another AWS region (an S3 push to a
+# bucket elsewhere; within the region S3 charges nothing). The defaults are AWS's list prices
+# for us-east-1's first 10 TB a month: set your region's and your agreement's.
+EGRESS_PRICE_PER_GB_INTERNET = read_decimal(
+    "EGRESS_PRICE_PER_GB_INTERNET", "0.09", minimum="0", maximum="1000", places=4
+)
+EGRESS_PRICE_PER_GB_CROSS_REGION = read_decimal(
+    "EGRESS_PRICE_PER_GB_CROSS_REGION", "0.02", minimum="0", maximum="1000", places=4
+)
+EGRESS_CURRENCY = read_str("EGRESS_CURRENCY", "USD")
+if not re.fullmatch(r"[A-Za-z$\u00a3\u20ac\u00a5]{1,8}", EGRESS_CURRENCY):
+    raise ImproperlyConfigured(
+        "EGRESS_CURRENCY must be a currency code or sign of up to 8 characters, such as USD or "
+        f"AUD, got {EGRESS_CURRENCY!r}."
+    )
+# The sustained throughput a transfer is assumed to get (megabits per second): the
+# collaborator's download link for a pull, the copy's for a push.
+TRANSFER_BANDWIDTH_MBPS = read_int("TRANSFER_BANDWIDTH_MBPS", 1000, minimum=1, maximum=1_000_000)
 
 # --- ICAv2 ----------------------------------------------------------------------------------
 # Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.

@@ -48,6 +48,8 @@ Options:
                             only, not each file)
   --parallel N              downloads (and checksum processes) at a time, 1 to 64
                             (default: 8)
+  --no-space-check          download even if the files still to fetch do not fit
+                            in the free space under DIR (see below)
   -h, --help                show this help and exit
 
 Each file is written under DIR/.../.dsm-partial/ first and moved into place only
@@ -56,6 +58,11 @@ stopped when the script is run again, and the whole file is checked once complet
 A file already in DIR is checked against its checksum, and downloaded again only
 if it differs (or if the share has no checksum for it). A file the share has no
 checksum for is checked by its size only; the summary counts them.
+
+Before downloading, the script compares the size of the files still to fetch
+(those not already in DIR with their checksum; a resumed file counts whole) with
+the space `df -Pk DIR` says is available. If they do not fit it stops with exit
+code 4, naming both sizes, and writes nothing; --no-space-check downloads anyway.
 USAGE
 }
 
@@ -93,6 +100,7 @@ check_size_only=0
 skip_existing=0
 print_summary=0
 verify_only=0
+no_space_check=0
 parallel=8
 
 while (($# > 0)); do
@@ -124,6 +132,10 @@ while (($# > 0)); do
       ;;
     --verify-only)
       verify_only=1
+      shift
+      ;;
+    --no-space-check)
+      no_space_check=1
       shift
       ;;
     --parallel)
@@ -356,6 +368,32 @@ if ((print_summary && !verify_only)); then
   exit 0
 fi
 
+# --- free space -----------------------------------------------------------------------------
+# free_space: the KiB available under the download path, as POSIX df says, in $free_kib;
+# fails when df cannot tell. The last line is the file system's (a long name does not wrap
+# with -P); its fourth number from the right of the name is the available space.
+free_space() {
+  local out line pattern='[[:space:]]([0-9]+)[[:space:]]+([0-9]+)[[:space:]]+([0-9]+)[[:space:]]+([0-9]+%|-)[[:space:]]+/'
+  out=$(df -Pk -- "$root" 2>/dev/null) || return 1
+  line=${out##*$'\n'}
+  [[ $line =~ $pattern ]] || return 1
+  free_kib=${BASH_REMATCH[3]}
+}
+# The files still to download must fit, or nothing is written: pending (not in place, or in
+# place with another size) counts whole; the files in place with their size are checked, and
+# one that differs is removed before it is fetched again, so it needs no more room.
+space_problem=""
+if ((!no_space_check && !verify_only && !expired && pending_bytes > 0)); then
+  human "$pending_bytes"
+  needed=$hr
+  if ! free_space; then
+    space_problem="cannot read the free space under $root (df -Pk failed); the download needs $needed. Run again with --no-space-check to download without checking"
+  elif (((pending_bytes + 1023) / 1024 > free_kib)); then
+    human $((free_kib * 1024))
+    space_problem="not enough space under $root: the download needs $needed (${#pending[@]} file(s)) and only $hr is available. Free some space or choose another --data-download-path, or run again with --no-space-check to download anyway"
+  fi
+fi
+
 if ((dryrun)); then
   # tool_of I: the command that checks file I, in $tool; empty when the share has no checksum.
   tool_of() {
@@ -392,7 +430,12 @@ if ((dryrun)); then
   for ((i = 0; i < total; i++)); do
     [[ -n ${failure[$i]+x} ]] && printf 'Would fail: %s\n' "${failure[$i]}"
   done
+  [[ -n $space_problem ]] && printf 'Would stop: %s.\n' "$space_problem"
   exit 0
+fi
+if [[ -n $space_problem ]]; then
+  printf 'error: %s. Nothing was downloaded.\n' "$space_problem" >&2
+  exit 4
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/dsm-download.XXXXXX") || die "cannot create a temporary folder"

@@ -25,9 +25,20 @@ pytestmark = [pytest.mark.django_db, pytest.mark.e2e]  # bash, curl, shellcheck
 ONE_LIBRARY = {"libraryIdList": ["L2400003"], "dataTypeList": ["Fastq", "SecondaryAnalysis"]}
 
 
-def run(script: Path, *args: str, cwd: Path | None = None, timeout: float = 60):
+def run(
+    script: Path,
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+):
     return subprocess.run(
-        ["bash", str(script), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -137,6 +148,7 @@ def test_help_describes_every_option(pull):
         "--print-summary",
         "--verify-only",
         "--parallel",
+        "--no-space-check",
     ):
         assert option in result.stdout
     assert run(script, "-h").stdout == result.stdout
@@ -870,3 +882,114 @@ def test_a_script_edited_above_its_file_list_still_finds_it(tmp_path, target, fi
     result = run(script, "--data-download-path", str(target))
     assert result.returncode == 2
     assert "the list of files is missing from this script" in result.stderr
+
+
+# --- free space -----------------------------------------------------------------------------
+
+
+def tiny_disk(tmp_path: Path, available_kib: int | None) -> tuple[dict[str, str], Path]:
+    """An environment whose PATH finds first a `df` that reports a file system with
+    `available_kib` KiB free (None: a df that fails), as `df -Pk` prints it; and the file where
+    that df writes the arguments of each call."""
+    folder = tmp_path / "tiny-disk-bin"
+    folder.mkdir(parents=True)
+    calls = tmp_path / "df-calls"
+    if available_kib is None:
+        answer = 'echo "df: cannot read the file system" >&2\nexit 1\n'
+    else:
+        answer = (
+            'echo "Filesystem     1024-blocks      Used Available Capacity Mounted on"\n'
+            f'echo "/dev/tiny 64 {64 - available_kib} {available_kib} 99% /mnt/tiny disk"\n'
+        )
+    df = folder / "df"
+    df.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >>"{calls}"\n{answer}')
+    df.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}"}, calls
+
+
+def two_files(tmp_path: Path, file_server: FileServer) -> tuple[Path, dict[str, bytes]]:
+    """A script of two files of 3000 bytes each (5.9KiB in all)."""
+    bodies = {"s/one.bin": os.urandom(3000), "s/two.bin": os.urandom(3000)}
+    for path, body in bodies.items():
+        file_server.files["/" + path] = Served(body)
+    entries = [entry(file_server, path, body) for path, body in bodies.items()]
+    return local_script(tmp_path, entries), bodies
+
+
+def test_a_download_that_does_not_fit_is_refused_naming_both_sizes_and_the_flag(
+    tmp_path, target, file_server
+):
+    script, _ = two_files(tmp_path, file_server)
+    env, calls = tiny_disk(tmp_path, available_kib=4)
+    result = run(script, "--data-download-path", str(target), env=env)
+    assert result.returncode == 4
+    assert (
+        f"error: not enough space under {target}: the download needs 5.9KiB (2 file(s)) and "
+        "only 4.0KiB is available" in result.stderr
+    )
+    assert "run again with --no-space-check to download anyway" in result.stderr
+    assert "Nothing was downloaded." in result.stderr
+    assert list(target.iterdir()) == []  # not even a staging folder or a checksum list
+    assert file_server.requests == []
+    assert calls.read_text() == f"-Pk -- {target}\n"  # asked about the download path
+
+
+def test_no_space_check_downloads_whatever_df_says(tmp_path, target, file_server):
+    script, bodies = two_files(tmp_path, file_server)
+    env, calls = tiny_disk(tmp_path, available_kib=4)
+    result = run(script, "--data-download-path", str(target), "--no-space-check", env=env)
+    assert result.returncode == 0, result.stderr
+    assert files_under(target) == bodies
+    assert not calls.exists()  # df is not even asked
+
+
+def test_files_already_in_place_are_not_counted_against_the_free_space(
+    tmp_path, target, file_server
+):
+    script, bodies = two_files(tmp_path, file_server)
+    (target / "s").mkdir()
+    (target / "s" / "one.bin").write_bytes(bodies["s/one.bin"])
+    short, _ = tiny_disk(tmp_path / "short", available_kib=2)
+    refused = run(script, "--data-download-path", str(target), env=short)
+    assert refused.returncode == 4
+    assert "the download needs 3.0KiB (1 file(s)) and only 2.0KiB is available" in refused.stderr
+    enough, _ = tiny_disk(tmp_path / "enough", available_kib=3)  # 3072 bytes for 3000
+    result = run(script, "--data-download-path", str(target), env=enough)
+    assert result.returncode == 0, result.stderr
+    assert files_under(target) == bodies
+    assert "Up to date: 1 file(s)" in result.stdout
+
+
+def test_a_df_that_cannot_tell_stops_the_download_and_names_the_flag(tmp_path, target, file_server):
+    script, _ = two_files(tmp_path, file_server)
+    env, _ = tiny_disk(tmp_path, available_kib=None)
+    result = run(script, "--data-download-path", str(target), env=env)
+    assert result.returncode == 4
+    assert f"cannot read the free space under {target} (df -Pk failed)" in result.stderr
+    assert "--no-space-check" in result.stderr
+    assert list(target.iterdir()) == []
+
+
+def test_the_dry_run_says_the_download_would_stop_for_space(tmp_path, target, file_server):
+    script, _ = two_files(tmp_path, file_server)
+    env, _ = tiny_disk(tmp_path, available_kib=4)
+    result = run(script, "--data-download-path", str(target), "--dryrun", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Would stop: not enough space under" in result.stdout
+    assert list(target.iterdir()) == []
+
+
+def test_with_room_on_the_real_disk_the_download_goes_ahead(pull, target):
+    """The real `df -Pk` of the test's folder, which has room for a few KiB."""
+    job, script, _ = pull(**ONE_LIBRARY)
+    expected = shared(job)
+    available_kib = int(
+        subprocess.run(["df", "-Pk", str(target)], capture_output=True, text=True).stdout.split()[
+            -3
+        ]
+    )
+    assert available_kib * 1024 > sum(len(body) for body in expected.values())
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "space" not in result.stderr
+    assert files_under(target) == expected

@@ -151,6 +151,12 @@ def test_presigned_url_lifetime_defaults_to_seven_days(tmp_path):
         ("DRYRUN_MAX_AGE_SECONDS", "-5", "DRYRUN_MAX_AGE_SECONDS must be between"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT must be plain or json"),
         ("METRICS_TOKEN", "short", "METRICS_TOKEN must be at least 16 characters"),
+        ("EGRESS_PRICE_PER_GB_INTERNET", "cheap", "EGRESS_PRICE_PER_GB_INTERNET must be a decimal"),
+        ("EGRESS_PRICE_PER_GB_INTERNET", "0.000001", "with at most 4 decimals"),
+        ("EGRESS_PRICE_PER_GB_CROSS_REGION", "-0.02", "must be between 0 and 1000"),
+        ("EGRESS_PRICE_PER_GB_CROSS_REGION", "NaN", "EGRESS_PRICE_PER_GB_CROSS_REGION must be"),
+        ("EGRESS_CURRENCY", "US dollars", "EGRESS_CURRENCY must be a currency code"),
+        ("TRANSFER_BANDWIDTH_MBPS", "0", "TRANSFER_BANDWIDTH_MBPS must be between 1 and"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, value, message):
@@ -158,6 +164,23 @@ def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, variable, 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_cost_settings_come_from_the_environment_exactly(tmp_path):
+    probe = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps([str(settings.EGRESS_PRICE_PER_GB_INTERNET), "
+        "str(settings.EGRESS_PRICE_PER_GB_CROSS_REGION), settings.EGRESS_CURRENCY, "
+        "settings.TRANSFER_BANDWIDTH_MBPS]))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "sharing_project.settings", "SECRET_KEY": "k"}
+    env |= {"DSM_DATA_DIR": str(tmp_path), "DSM_ENV_FILE": os.devnull}
+    env |= {"EGRESS_PRICE_PER_GB_INTERNET": "0.114", "EGRESS_PRICE_PER_GB_CROSS_REGION": "0.098"}
+    env |= {"EGRESS_CURRENCY": "AUD", "TRANSFER_BANDWIDTH_MBPS": "250"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert loaded(result) == ["0.114", "0.098", "AUD", 250]
 
 
 def test_endpoint_and_bucket_come_from_the_environment(tmp_path):

@@ -56,6 +56,20 @@ def bucket_problem(bucket: str) -> str | None:
     return None
 
 
+def bucket_region(bucket: str) -> str | None:
+    """The bucket's region as S3 tells it (one HEAD, one attempt), or None when it will not:
+    S3 names the region in a header of the answer, a refusal (403) included, so a bucket this
+    service may not read still tells it; a bucket that does not exist does not."""
+    try:
+        response = probe_client().head_bucket(Bucket=bucket)
+    except ClientError as error:
+        response = error.response
+    except BotoCoreError:
+        return None
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return headers.get("x-amz-bucket-region") or None
+
+
 def ensure_bucket(bucket: str) -> bool:
     """Create the bucket if it does not exist; return True when it was created."""
     if bucket_exists(bucket):
