@@ -452,6 +452,33 @@ def test_a_hook_that_is_down_is_recorded_without_its_url(
     assert Job.objects.get(pk=job.pk).status == "SUCCEEDED"
 
 
+def test_a_redirect_is_a_failure_and_is_not_followed(
+    mail_settings, operator, receiver, django_capture_on_commit_callbacks
+):
+    hook = hook_for(receiver)
+    receiver.answers = [302]
+    with django_capture_on_commit_callbacks(execute=True):
+        ended_job(operator)
+    assert [got.path for got in receiver.got] == ["/hooks/dsm"]  # not /moved-elsewhere
+    delivery = hook.deliveries.get()
+    assert (delivery.status, delivery.error) == ("FAILED", "HTTP 302 Found")
+    assert delivery.next_attempt_at is not None
+
+
+def test_a_hook_that_answers_too_late_has_failed(
+    mail_settings, operator, receiver, django_capture_on_commit_callbacks
+):
+    mail_settings.WEBHOOK_TIMEOUT_SECONDS = 0.3
+    hook = hook_for(receiver)
+    receiver.delay = 1.0
+    with django_capture_on_commit_callbacks(execute=True):
+        ended_job(operator)
+    delivery = hook.deliveries.get()
+    assert delivery.status == "FAILED"
+    assert delivery.error.startswith("ReadTimeout: ")
+    assert 300 <= delivery.duration_ms < 1000
+
+
 def test_inactive_hooks_get_nothing_and_a_hook_made_inactive_is_not_retried(
     mail_settings, operator, receiver, django_capture_on_commit_callbacks
 ):

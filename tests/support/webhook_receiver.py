@@ -33,6 +33,7 @@ class Got:
 class WebhookReceiver:
     secret: str = ""
     answers: list[int] = field(default_factory=list)  # answered in turn, then 200 for good
+    delay: float = 0.0  # seconds to wait before answering (a slow receiver)
     got: list[Got] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -57,7 +58,10 @@ class WebhookReceiver:
                     Got(self.path, dict(self.headers), body, valid, time.monotonic(), status)
                 )
                 answer = b"ok" if status < 300 else b"no"
+                time.sleep(owner.delay)
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", "/moved-elsewhere")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
