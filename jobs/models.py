@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F
 from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.utils import timezone
 
 from shares.checksums import ChecksumSource
@@ -31,6 +32,11 @@ TERMINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.ABORTED)
 # Every job event (a status change, a line of the job's log) is also a line of the service's
 # own log, with the job's id as a field (`job_id`), for the machines that collect logs.
 event_logger = logging.getLogger("jobs.events")
+
+# Sent once per job, by the call that moved it to a final status (`job=` the job, re-read).
+# Listeners (notifications) queue their work on commit: never inside the job's transaction,
+# and never able to change how the job ended.
+job_ended = Signal()
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,8 @@ class Job(models.Model):
             event_logger.info(
                 "job %s %s", self.pk, new, extra={"job_id": str(self.pk), "status": new}
             )
+            if new in TERMINAL_STATUSES:
+                job_ended.send(sender=Job, job=self)
         return bool(changed)
 
     def mark_running(self) -> bool:

@@ -131,6 +131,68 @@ def read_url(name: str) -> str | None:
     return value.rstrip("/")
 
 
+_EMAIL_PORTS = {"smtp+ssl": 465, "smtp+tls": 587, "smtps": 587}
+
+
+def read_email(url_name: str = "EMAIL_URL") -> dict | None:
+    """Django's EMAIL_* settings from `EMAIL_URL` (smtp://user:password@host:25,
+    smtp+tls://...:587 for STARTTLS, smtp+ssl://...:465, consolemail://, filemail:///path), or
+    else from EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS and
+    EMAIL_USE_SSL; None when neither is set. The values hold a password: no message repeats
+    them."""
+    value = raw(url_name)
+    if value is not None:
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme not in environ.Env.EMAIL_SCHEMES:
+            raise ImproperlyConfigured(
+                f"{url_name} must be an email URL such as smtp+tls://user:password@host:587 "
+                f"(schemes: {', '.join(environ.Env.EMAIL_SCHEMES)}); got the scheme {scheme!r}."
+            )
+        try:
+            parsed = environ.Env.email_url_config(value)
+        except Exception:  # a bad port, for one: its message would echo the password
+            raise ImproperlyConfigured(
+                f"{url_name} is not a valid email URL (its value is not repeated here: it may "
+                "hold a password). Percent-encode special characters in the user and password."
+            ) from None
+        config = {
+            "EMAIL_BACKEND": parsed["EMAIL_BACKEND"],
+            "EMAIL_HOST": parsed.get("EMAIL_HOST") or "localhost",
+            "EMAIL_PORT": parsed.get("EMAIL_PORT") or _EMAIL_PORTS.get(scheme, 25),
+            "EMAIL_HOST_USER": parsed.get("EMAIL_HOST_USER") or "",
+            "EMAIL_HOST_PASSWORD": parsed.get("EMAIL_HOST_PASSWORD") or "",
+            "EMAIL_USE_TLS": _flag(parsed.get("EMAIL_USE_TLS")),
+            "EMAIL_USE_SSL": _flag(parsed.get("EMAIL_USE_SSL")),
+            "EMAIL_FILE_PATH": parsed.get("EMAIL_FILE_PATH") or "",
+        }
+        if scheme.startswith("smtp") and not parsed.get("EMAIL_HOST"):
+            raise ImproperlyConfigured(f"{url_name} names no mail server (host).")
+    elif raw("EMAIL_HOST") is not None:
+        config = {
+            "EMAIL_BACKEND": environ.Env.EMAIL_SCHEMES["smtp"],
+            "EMAIL_HOST": raw("EMAIL_HOST"),
+            "EMAIL_PORT": read_int("EMAIL_PORT", 25, minimum=1, maximum=65535),
+            "EMAIL_HOST_USER": raw("EMAIL_HOST_USER") or "",
+            "EMAIL_HOST_PASSWORD": raw("EMAIL_HOST_PASSWORD") or "",
+            "EMAIL_USE_TLS": read_bool("EMAIL_USE_TLS", False),
+            "EMAIL_USE_SSL": read_bool("EMAIL_USE_SSL", False),
+            "EMAIL_FILE_PATH": "",
+        }
+    else:
+        return None
+    if config["EMAIL_USE_TLS"] and config["EMAIL_USE_SSL"]:
+        raise ImproperlyConfigured(
+            "EMAIL_USE_TLS (STARTTLS, usually port 587) and EMAIL_USE_SSL (TLS from the start, "
+            "usually port 465) exclude each other: set one."
+        )
+    return config
+
+
+def _flag(value) -> bool:
+    """A flag of an email URL: set by its scheme (True) or by ?email_use_tls=... (text)."""
+    return str(value).strip().lower() in _TRUE if isinstance(value, str) else bool(value)
+
+
 def embedded_secret_key(data_dir: Path) -> str:
     """The embedded run keeps one generated key in the data folder, so sessions survive restarts."""
     key_file = data_dir / "secret_key"

@@ -21,6 +21,7 @@ from sharing_project.env import (
     read_bool,
     read_database,
     read_decimal,
+    read_email,
     read_env_file,
     read_int,
     read_list,
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "shares",
     "jobs",
     "recipients",
+    "notifications",
     "ops",
 ]
 
@@ -271,6 +273,43 @@ if not re.fullmatch(r"[A-Za-z$\u00a3\u20ac\u00a5]{1,8}", EGRESS_CURRENCY):
 # The sustained throughput a transfer is assumed to get (megabits per second): the
 # collaborator's download link for a pull, the copy's for a push.
 TRANSFER_BANDWIDTH_MBPS = read_int("TRANSFER_BANDWIDTH_MBPS", 1000, minimum=1, maximum=1_000_000)
+# --- Notifications (docs/notifications.md) ----------------------------------------------------
+# The console's public address (https://dsm.example.org): messages link to a job's page under
+# it. Unset, they carry the page's path alone (the embedded run: its own address on loopback).
+CONSOLE_URL = read_url("CONSOLE_URL") or (
+    f"http://127.0.0.1:{read_str('DSM_PORT', '8000')}" if EMBEDDED else None
+)
+# Mail: EMAIL_URL, or EMAIL_HOST and its companions (sharing_project.env.read_email). Unset, no
+# email is sent (each one is recorded as skipped); the embedded run writes them as files under
+# data/mail rather than to its terminal, which would put a pull's links in a log.
+_email = read_email("EMAIL_URL")
+if _email is None and EMBEDDED:
+    _email = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(DATA_DIR / "mail"),
+    }
+EMAIL_CONFIGURED = _email is not None
+_email = _email or {}
+EMAIL_BACKEND = _email.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or str(DATA_DIR / "mail")
+# Django waits forever for a mail server by default; a notification task must not.
+EMAIL_TIMEOUT = read_int("EMAIL_TIMEOUT", 10, minimum=1, maximum=300)
+DEFAULT_FROM_EMAIL = read_str("DEFAULT_FROM_EMAIL", "Data Sharing Manager <dsm@localhost>")
+# Webhooks: a failed delivery (no connection, no answer in time, an answer that is not 2xx) is
+# tried again after WEBHOOK_BACKOFF_SECONDS, then twice as long each time (at most
+# WEBHOOK_BACKOFF_MAX_SECONDS, with random jitter), up to WEBHOOK_MAX_ATTEMPTS in all.
+WEBHOOK_MAX_ATTEMPTS = read_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+WEBHOOK_BACKOFF_SECONDS = read_int("WEBHOOK_BACKOFF_SECONDS", 60, minimum=1, maximum=24 * 3600)
+WEBHOOK_BACKOFF_MAX_SECONDS = read_int(
+    "WEBHOOK_BACKOFF_MAX_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600
+)
+WEBHOOK_TIMEOUT_SECONDS = read_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
 
 # --- ICAv2 ----------------------------------------------------------------------------------
 # Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.
