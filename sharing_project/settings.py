@@ -273,6 +273,7 @@ if not re.fullmatch(r"[A-Za-z$\u00a3\u20ac\u00a5]{1,8}", EGRESS_CURRENCY):
 # The sustained throughput a transfer is assumed to get (megabits per second): the
 # collaborator's download link for a pull, the copy's for a push.
 TRANSFER_BANDWIDTH_MBPS = read_int("TRANSFER_BANDWIDTH_MBPS", 1000, minimum=1, maximum=1_000_000)
+
 # --- Notifications (docs/notifications.md) ----------------------------------------------------
 # The console's public address (https://dsm.example.org): messages link to a job's page under
 # it. Unset, they carry the page's path alone (the embedded run: its own address on loopback).
