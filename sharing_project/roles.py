@@ -21,12 +21,14 @@ _CATALOGUE_VIEW = [
     "view_workflowrun",
 ]
 _RECIPIENTS_VIEW = ["view_recipient"]
+_AUDIT_VIEW = ["view_auditevent"]
 _JOBS_VIEW = ["view_job", "view_jobobject", "view_joblogline", "view_sharerequest", "view_dryrun"]
 GROUP_PERMISSIONS: dict[str, list[str]] = {
-    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW,
+    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW + _AUDIT_VIEW,
     OPERATORS: _CATALOGUE_VIEW
     + _JOBS_VIEW
     + _RECIPIENTS_VIEW
+    + _AUDIT_VIEW
     + ["launch_job", "abort_job", "add_recipient", "change_recipient"],
 }
 

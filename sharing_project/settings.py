@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "shares",
     "jobs",
     "recipients",
+    "auditlog",  # django-auditlog: recipients' field changes (see "Audit trail" below)
+    "audit",
     "ops",
 ]
 
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who acts and from which address, for the audit trail (audit/context.py).
+    "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -211,6 +215,14 @@ if FORWARDED_FOR_PROXIES:
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
+# --- Audit trail (docs/audit.md) ------------------------------------------------------------
+# django-auditlog records each change of a recipient (the fields, old and new, as JSON); the
+# app `audit` copies it into its append-only trail beside the share actions it records itself.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "recipients.Recipient", "exclude_fields": ["id", "created_at", "updated_at"]},
+)
+AUDITLOG_STORE_JSON_CHANGES = True
+
 # --- Object storage -------------------------------------------------------------------------
 # boto3's own configuration (profiles, roles, AWS_* credentials) applies; these two are read
 # here so that the whole service, and presigned URLs, agree on the endpoint and region.
@@ -325,6 +337,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.JobStatus",
         "JobObjectStatusEnum": "jobs.models.JobObject.Status",
         "WorkflowRunStatusEnum": "catalogue.models.WorkflowRun.Status",
+        "AuditActionEnum": "audit.models.AuditAction",
     },
 }
 
