@@ -218,8 +218,22 @@ else:
 # --- Audit trail (docs/audit.md) ------------------------------------------------------------
 # django-auditlog records each change of a recipient (the fields, old and new, as JSON); the
 # app `audit` copies it into its append-only trail beside the share actions it records itself.
+# The fields operators edit in the console (recipients/admin.py FIELDS; tests/test_audit.py
+# checks the two agree): not the timestamps, nor reverse relations such as its jobs.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {"model": "recipients.Recipient", "exclude_fields": ["id", "created_at", "updated_at"]},
+    {
+        "model": "recipients.Recipient",
+        "include_fields": [
+            "recipient_id",
+            "name",
+            "organisation",
+            "contact_emails",
+            "allowed_destinations",
+            "notify_contacts",
+            "notes",
+            "active",
+        ],
+    },
 )
 AUDITLOG_STORE_JSON_CHANGES = True
 

@@ -17,7 +17,7 @@ FILTERS = {
     "since": "since",
     "until": "until",
 }
-DATE_HELP = "a date (YYYY-MM-DD, its midnight UTC) or an ISO 8601 time (2026-12-03T09:30:00Z)"
+DATE_HELP = "a date (YYYY-MM-DD, its midnight) or an ISO 8601 time (2026-12-03T09:30:00Z)"
 # (heading, width) of the table's columns; the last takes what is left
 TABLE = [
     ("at (UTC)", 19),
@@ -107,15 +107,13 @@ def check_names(options: dict) -> None:
 
 
 def option_problems(errors: dict) -> list[str]:
+    """The filters' messages, each naming its option."""
     options = {name: option for option, name in FILTERS.items()}
-    lines = []
-    for name, messages in errors.items():
-        option = options.get(name, name)
-        if option in ("since", "until"):
-            lines.append(f"--{option}: not a date or time; give {DATE_HELP}.")
-        else:
-            lines.extend(f"--{option}: {message}" for message in messages)
-    return lines
+    return [
+        f"--{options.get(name, name)}: {message}"
+        for name, messages in errors.items()
+        for message in messages
+    ]
 
 
 def table_cells(event: AuditEvent) -> list[str]:
