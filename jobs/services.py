@@ -113,7 +113,7 @@ def abort_job(job: Job, user) -> Job:
     """Stop a job: at once if no worker has it yet, otherwise at its next step."""
     if job.is_finished:
         raise JobAlreadyFinished(f"The job already ended {job.status}; there is nothing to abort.")
-    record(AuditAction.ABORT_REQUESTED, job=job, user=user, statusThen=job.status)
+    record(AuditAction.ABORT_REQUESTED, job=job, user=user)
     if job.abort_if_pending():
         job.log(f"Aborted by {user.get_username()} before it started.")
     elif job.request_abort():
