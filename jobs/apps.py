@@ -29,7 +29,9 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        # After every migrate, the operators and viewers groups hold exactly their permissions.
-        post_migrate.connect(_after_migrate, sender=self)
+        # After every migrate, the operators and viewers groups hold exactly their permissions:
+        # run after each app's migration, since Django makes an app's permissions only then, so
+        # the last run sees the permissions of the apps after this one too.
+        post_migrate.connect(_after_migrate, dispatch_uid="jobs.after_migrate")
         # A worker that starts queues a sweep (jobs.tasks.sweep_at_start).
         post_spawn.connect(_sweep_at_start, dispatch_uid="jobs.sweep_at_start")

@@ -21,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import CommandError, OutputWrapper
 
+from audit.context import act_from_command_line
 from jobs.estimate import cost_text, duration_text
 from jobs.models import ACTIVE_STATUSES, OUTPUT_LABELS, Job, JobObject, JobStatus
 from jobs.serializers import JobDetailSerializer, JobObjectSerializer, progress_body
@@ -131,6 +132,7 @@ def acting_user(username: str | None, permission: str, doing: str) -> AbstractBa
         raise CommandError(
             f"User {username!r} may not {doing}: only operators may; ask for the operators group."
         )
+    act_from_command_line(user)  # the audit trail's actor for the rest of the command
     return user
 
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.dispatch import Signal
 from django.utils import timezone
 
+from audit.services import record_transition
 from shares.checksums import ChecksumSource
 from shares.contract import ShareType
 
@@ -247,9 +248,14 @@ class Job(models.Model):
         return self.share_request.config
 
     def _transition(self, expected: tuple[str, ...], new: str, **fields) -> bool:
-        changed = Job.objects.filter(pk=self.pk, status__in=expected).update(status=new, **fields)
+        with transaction.atomic():  # a status change and its audit event, together
+            changed = Job.objects.filter(pk=self.pk, status__in=expected).update(
+                status=new, **fields
+            )
+            if changed:
+                self.refresh_from_db()
+                record_transition(self)
         if changed:
-            self.refresh_from_db()
             event_logger.info(
                 "job %s %s", self.pk, new, extra={"job_id": str(self.pk), "status": new}
             )

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from audit.models import AuditAction
+from audit.services import record_links
 from jobs.archive import refuse_archived
 from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import (
@@ -71,6 +73,8 @@ def renew_links_task(job_id: str) -> str:
         logger.exception("new links for job %s failed", job_id)
         job.log(f"New links failed: {type(error).__name__}: {error}", level="ERROR")
         return "FAILED"
+    job.refresh_from_db()  # the new links' expiry
+    record_links(job, AuditAction.LINKS_RENEWED)
     return "RENEWED"
 
 

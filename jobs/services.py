@@ -8,6 +8,8 @@ from functools import partial
 from django.db import transaction
 from django_q.tasks import async_task
 
+from audit.models import AuditAction
+from audit.services import record, record_launch
 from jobs.models import Job, JobStatus, ShareType
 from recipients.models import Recipient
 from shares.models import DryRun, ShareRequest, fingerprint_of
@@ -63,6 +65,7 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
         if source_dry_run is not None:
             count = source_dry_run.object_count
             job.log(f"Sends the {count} object(s) of dry run {source_dry_run.job_id}.")
+        record_launch(job, config, user)
         transaction.on_commit(partial(enqueue_job, job.pk))
     return job
 
@@ -87,6 +90,7 @@ def rerun_job(job: Job, user) -> Job:
     """A new job of the same configuration and kind (the dry-run gate applies to a push)."""
     rerun = launch_job(job.config, dryrun=job.dryrun, user=user)
     rerun.log(f"Re-run of job {job.pk}.")
+    record(AuditAction.RERUN, job=job, user=user, rerunJobId=str(rerun.pk))
     return rerun
 
 
@@ -98,6 +102,7 @@ def request_new_links(job: Job, user) -> Job:
             f"{job.share_type}{' dry run' if job.dryrun else ''} that is {job.status}."
         )
     job.log(f"New links requested by {user.get_username()}.")
+    record(AuditAction.LINKS_REQUESTED, job=job, user=user)
     transaction.on_commit(
         partial(async_task, "jobs.tasks.renew_links", str(job.pk), task_name=f"links-{job.pk}")
     )
@@ -108,6 +113,7 @@ def abort_job(job: Job, user) -> Job:
     """Stop a job: at once if no worker has it yet, otherwise at its next step."""
     if job.is_finished:
         raise JobAlreadyFinished(f"The job already ended {job.status}; there is nothing to abort.")
+    record(AuditAction.ABORT_REQUESTED, job=job, user=user)
     if job.abort_if_pending():
         job.log(f"Aborted by {user.get_username()} before it started.")
     elif job.request_abort():

@@ -25,13 +25,15 @@ _RECIPIENTS_VIEW = ["view_recipient"]
 # pages show their secrets, are for operators only.
 _NOTIFICATIONS_VIEW = ["view_emailnotification", "view_webhookdelivery"]
 _WEBHOOKS_MANAGE = ["add_webhook", "change_webhook", "view_webhook"]
+_AUDIT_VIEW = ["view_auditevent"]
 _JOBS_VIEW = ["view_job", "view_jobobject", "view_joblogline", "view_sharerequest", "view_dryrun"]
 GROUP_PERMISSIONS: dict[str, list[str]] = {
-    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW + _NOTIFICATIONS_VIEW,
+    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW + _NOTIFICATIONS_VIEW + _AUDIT_VIEW,
     OPERATORS: _CATALOGUE_VIEW
     + _JOBS_VIEW
     + _RECIPIENTS_VIEW
     + _NOTIFICATIONS_VIEW
+    + _AUDIT_VIEW
     + _WEBHOOKS_MANAGE
     + ["launch_job", "abort_job", "add_recipient", "change_recipient"],
 }

@@ -76,6 +76,8 @@ INSTALLED_APPS = [
     "jobs",
     "recipients",
     "notifications",
+    "auditlog",  # django-auditlog: recipients' field changes (see "Audit trail" below)
+    "audit",
     "ops",
 ]
 
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who acts and from which address, for the audit trail (audit/context.py).
+    "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -214,6 +218,28 @@ if FORWARDED_FOR_PROXIES:
     IPWARE_STRICT = False
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# --- Audit trail (docs/audit.md) ------------------------------------------------------------
+# django-auditlog records each change of a recipient (the fields, old and new, as JSON); the
+# app `audit` copies it into its append-only trail beside the share actions it records itself.
+# The fields operators edit in the console (recipients/admin.py FIELDS; tests/test_audit.py
+# checks the two agree): not the timestamps, nor reverse relations such as its jobs.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {
+        "model": "recipients.Recipient",
+        "include_fields": [
+            "recipient_id",
+            "name",
+            "organisation",
+            "contact_emails",
+            "allowed_destinations",
+            "notify_contacts",
+            "notes",
+            "active",
+        ],
+    },
+)
+AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Object storage -------------------------------------------------------------------------
 # boto3's own configuration (profiles, roles, AWS_* credentials) applies; these two are read
@@ -388,6 +414,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "jobs.models.JobStatus",
         "JobObjectStatusEnum": "jobs.models.JobObject.Status",
         "WorkflowRunStatusEnum": "catalogue.models.WorkflowRun.Status",
+        "AuditActionEnum": "audit.models.AuditAction",
     },
 }
 

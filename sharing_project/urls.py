@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from audit.api import AuditEventViewSet
 from catalogue.api import FastqViewSet, LibraryViewSet, WorkflowRunViewSet
 from jobs.api import JobViewSet
 from recipients.api import RecipientViewSet
@@ -36,6 +37,7 @@ router.register("fastqs", FastqViewSet, basename="fastq")
 router.register("workflow-runs", WorkflowRunViewSet, basename="workflow-run")
 router.register("jobs", JobViewSet, basename="job")
 router.register("recipients", RecipientViewSet, basename="recipient")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),

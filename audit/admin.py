@@ -1,0 +1,70 @@
+"""The audit trail in the console: read by operators and viewers, changed by nobody."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from audit.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "who", "job_link", "recipient_link", "purpose", "summary"]
+    list_filter = [
+        ("recipient", admin.RelatedOnlyFieldListFilter),
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        "action",
+        "actor_kind",
+    ]
+    date_hierarchy = "at"
+    list_select_related = ["actor", "recipient"]
+    list_per_page = 100
+    search_fields = ["purpose"]
+    search_help_text = "Words of the purpose."
+    fields = [
+        "at",
+        "action",
+        "actor",
+        "actor_kind",
+        "credential",
+        "client_address",
+        "job_link",
+        "recipient_link",
+        "purpose",
+        "details",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="who")
+    def who(self, event: AuditEvent) -> str:
+        return f"{event.actor_name} ({event.get_actor_kind_display()})"
+
+    @admin.display(description="job", ordering="job")
+    def job_link(self, event: AuditEvent) -> str:
+        if event.job_id is None:
+            return "-"
+        url = reverse("admin:jobs_job_change", args=[event.job_id])
+        return format_html('<a href="{}">{}</a>', url, str(event.job_id)[:8])
+
+    @admin.display(description="recipient", ordering="recipient__recipient_id")
+    def recipient_link(self, event: AuditEvent) -> str:
+        if event.recipient is None:
+            return "-"
+        url = reverse("admin:recipients_recipient_change", args=[event.recipient.pk])
+        return format_html('<a href="{}">{}</a>', url, event.recipient.recipient_id)
+
+    @admin.display(description="facts")
+    def summary(self, event: AuditEvent) -> str:
+        return event.summary
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
