@@ -30,7 +30,6 @@ from catalogue.workflows import Workflow
 from jobs.models import AtDestination, Job, JobObject
 from shares.contract import DataType, ShareType
 from shares.destinations import ICAV2_SCHEME, parse_destination
-from sharing_project.s3.objects import bucket_region
 
 GB = 1024**3  # AWS bills data transfer per GB of 2**30 bytes
 
@@ -132,6 +131,8 @@ def egress_route(share_type: str, destination: str, source_region: str) -> Route
     target = parse_destination(destination)
     if target.scheme == ICAV2_SCHEME:
         return Route(INTERNET, "an ICAv2 push: the files leave AWS (priced as internet egress)")
+    from sharing_project.s3.objects import bucket_region  # loads boto3: not at the admin's start
+
     region = bucket_region(target.container)
     if region is None:
         return Route(
