@@ -10,8 +10,9 @@ Three ways in, each setting a context variable:
 - a django-q2 task (`worker_task_started`/`_ended`, connected to django-q2's signals in
   audit.apps): the worker, acting for the job's launcher;
 - a management command (`act_from_command_line`, called once the command knows its user):
-  the command line. A command's process ends with the command, so nothing resets it; with
-  none of the three set (a shell, a script), events say "command line" with no user.
+  the command line, until the command ends (`ActsFromCommandLine`: a command may run inside
+  another process, call_command in a test or a shell); with none of the three set (a shell, a
+  script), events say "command line" with no user.
 
 django-auditlog's entries (a recipient's changes) get the same actor and address
 (`fill_log_entry`), whichever way the change came.
@@ -103,6 +104,15 @@ def act_from_command_line(user) -> None:
     """The rest of this command acts as `user`, from the command line."""
     actor = Actor(ActorKind.CLI, user)
     _actor.set(lambda: actor)
+
+
+class ActsFromCommandLine:
+    """A management command's mixin: who it acts as (act_from_command_line) is forgotten when
+    it ends, so nothing recorded after it is put down to its user."""
+
+    def execute(self, *args, **options):
+        with acting_as(None):
+            return super().execute(*args, **options)
 
 
 def worker_task_started(**kwargs) -> None:

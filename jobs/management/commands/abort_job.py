@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import ActsFromCommandLine
 from jobs import cli
 from jobs.services import abort_job
 from sharing_project.errors import LaunchRefused
 
 
-class Command(BaseCommand):
+class Command(ActsFromCommandLine, BaseCommand):
     help = (
         "Abort a job: a PENDING job ends ABORTED at once, a RUNNING one stops after its "
         "current step. A finished job cannot be aborted (exit 1)."

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.context import ActsFromCommandLine
 from jobs import cli
 from jobs.services import launch_job
 from shares.contract import LAUNCH_FIELDS
@@ -9,7 +10,7 @@ from shares.validation import LaunchSerializer
 from sharing_project.errors import DryRunRequired, LaunchRefused
 
 
-class Command(BaseCommand):
+class Command(ActsFromCommandLine, BaseCommand):
     help = (
         "Launch a share (push or pull) as the API does: the same fields, rules and dry-run gate. "
         "Id options may be repeated and take comma-separated lists. See docs/cli.md."
