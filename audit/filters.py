@@ -3,7 +3,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from audit.models import AuditAction, AuditEvent
-from sharing_project.filters import StrictFilterSet
+from sharing_project.filters import StrictFilterSet, UtcDateTimeFilter
 
 NOT_A_TIME = {
     "invalid": "Give an ISO 8601 date or time, such as 2026-12-03 or 2026-12-03T09:30:00Z."
@@ -30,14 +30,14 @@ class AuditEventFilter(StrictFilterSet):
             "invalid": "Give a job id: a UUID such as 6769bef8-06d7-4af4-bfaf-922f3d95ec8b."
         },
     )
-    since = filters.IsoDateTimeFilter(
+    since = UtcDateTimeFilter(
         field_name="at",
         lookup_expr="gte",
         error_messages=NOT_A_TIME,
         help_text="events at or after this time (ISO 8601; a date alone is its midnight, and "
         "a time without an offset is in the service's TIME_ZONE, UTC by default)",
     )
-    until = filters.IsoDateTimeFilter(
+    until = UtcDateTimeFilter(
         field_name="at",
         lookup_expr="lt",
         error_messages=NOT_A_TIME,

@@ -4,7 +4,7 @@ import django_filters as filters
 
 from jobs.models import AtDestination, Job, JobObject, JobStatus, ShareType
 from shares.checksums import ChecksumSource
-from sharing_project.filters import StrictFilterSet
+from sharing_project.filters import StrictFilterSet, UtcDateTimeFilter
 
 
 class JobFilter(StrictFilterSet):
@@ -14,8 +14,8 @@ class JobFilter(StrictFilterSet):
     )
     shareType = filters.ChoiceFilter(field_name="share_type", choices=ShareType.choices)
     dryrun = filters.BooleanFilter()
-    createdAfter = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    createdBefore = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    createdAfter = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    createdBefore = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     recipientId = filters.CharFilter(
         field_name="recipient__recipient_id", help_text="the shares to one recipient"
     )

@@ -209,3 +209,23 @@ def test_every_error_status_is_declared_with_its_body(viewer_client):
     }
     detail = schema["paths"]["/api/v1/jobs/{id}"]["get"]["responses"]
     assert "400" not in detail  # no parameter, no body: nothing to be wrong
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/jobs?createdAfter=9019-09-14T09:01:07.47-16:29",
+        "/api/v1/jobs?createdBefore=0435-03-04T17:33:22%2B20:06",
+        "/api/v1/audit-events?since=0283-08-18T18:24:14-16:14",
+    ],
+)
+def test_a_time_with_any_offset_python_reads_is_served(viewer_client, url):
+    """Regression (schemathesis, PostgreSQL): an offset past 15:59 was a 500, "time zone
+    displacement out of range"; times are compared in UTC."""
+    assert viewer_client.get(url).status_code == 200
+
+
+def test_a_time_with_no_utc_equivalent_is_a_400_naming_the_parameter(viewer_client, db):
+    response = viewer_client.get("/api/v1/jobs?createdAfter=0001-01-01T00:00:00%2B10:00")
+    assert response.status_code == 400
+    assert "out of range once in UTC" in response.json()["createdAfter"][0]
