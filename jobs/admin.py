@@ -206,6 +206,8 @@ class JobAdmin(admin.ModelAdmin):
             "object_page": _object_page(request, job),
             "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
             "dry_run": getattr(job, "dry_run_record", None) if job.dryrun else None,
+            "left_out": job.left_out_summary(),
+            "nothing_new": job.found_nothing_new,
             "vouching_dry_run": job.vouching_dry_run(),
             "can_launch": can_launch,
             "can_abort": user.has_perm(ABORT) and not job.is_finished,

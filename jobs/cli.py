@@ -368,6 +368,8 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         preview = body["destinationPreview"]
         if preview is not None:
             rows.append(("At destination", destination_preview_text(preview)))
+        if body["leftOut"] is not None:
+            rows.append(("Left out", left_out_text(body["leftOut"])))
         for name, link in (body["outputs"] or {}).items():
             label = OUTPUT_LABELS.get(name, name)
             rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))
@@ -393,6 +395,24 @@ def destination_preview_text(preview: dict[str, Any]) -> str:
         f"writable; {preview['identical']} object(s) already there identical (skipped), "
         f"{preview['different']} with other content (overwritten)"
     )
+
+
+def left_out_text(left_out: dict[str, Any]) -> str:
+    """What an incremental share left out, and a line per earlier job that delivered it."""
+    recipient = left_out["recipientId"]
+    if not left_out["objects"]:
+        return f"nothing: {recipient} has received none of these objects before"
+    lines = [
+        f"{left_out['objects']} object(s) ({human_bytes(left_out['bytes'])}) that {recipient} "
+        f"received already, from {left_out['jobCount']} earlier job(s):"
+    ]
+    lines += [
+        f"{item['objects']} object(s) ({human_bytes(item['bytes'])}) by job {item['jobId']}"
+        for item in left_out["jobs"]
+    ]
+    if left_out["jobCount"] > len(left_out["jobs"]):
+        lines.append(f"and {left_out['jobCount'] - len(left_out['jobs'])} more job(s)")
+    return "\n".join(lines)
 
 
 def _labelled(rows: list[tuple[str, str]]) -> list[str]:

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from jobs.models import AtDestination, Job, JobLogLine, JobObject, Progress
+from jobs.models import AtDestination, Job, JobLogLine, JobObject, LeftOut, Progress
 from shares.checksums import ChecksumSource
 
 
@@ -137,15 +137,50 @@ class DestinationPreviewSerializer(serializers.Serializer):
     different = serializers.IntegerField(help_text="objects there with other content: overwritten")
 
 
+class LeftOutDeliverySerializer(serializers.Serializer):
+    jobId = serializers.UUIDField(help_text="the earlier job that delivered them (the latest)")
+    objects = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+
+
+class LeftOutSerializer(serializers.Serializer):
+    recipientId = serializers.CharField()
+    objects = serializers.IntegerField(help_text="objects left out: received already")
+    bytes = serializers.IntegerField()
+    jobCount = serializers.IntegerField(help_text="earlier jobs that delivered them")
+    jobs = LeftOutDeliverySerializer(
+        many=True, help_text=f"the {LeftOut.JOBS_KEPT} of them that delivered most, most first"
+    )
+
+
 class JobDetailSerializer(JobSerializer):
-    """A job as its own page shows it: also how its objects are verified and, for a push's
-    dry run, what its destination holds."""
+    """A job as its own page shows it: also how its objects are verified, for a push's dry
+    run what its destination holds, and for an incremental share what it left out."""
 
     verification = serializers.SerializerMethodField()
     destinationPreview = serializers.SerializerMethodField()
+    leftOut = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview"]
+        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview", "leftOut"]
+
+    @extend_schema_field(LeftOutSerializer(allow_null=True))
+    def get_leftOut(self, job: Job) -> dict | None:
+        """An incremental share (onlyNewSinceLastShare): the objects left out because the
+        recipient has received them from earlier jobs (a push: its dry run's); null for any
+        other share, and while an incremental one is being resolved."""
+        summary = job.left_out_summary()
+        if summary is None:
+            return None
+        return {
+            "recipientId": summary.recipient_id,
+            "objects": summary.objects,
+            "bytes": summary.bytes,
+            "jobCount": summary.job_count,
+            "jobs": [
+                {"jobId": d.job_id, "objects": d.objects, "bytes": d.bytes} for d in summary.jobs
+            ],
+        }
 
     @extend_schema_field(DestinationPreviewSerializer(allow_null=True))
     def get_destinationPreview(self, job: Job) -> dict | None:
