@@ -352,11 +352,13 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         rows.append(("Started", body["startedAt"] or "not yet"))
         rows.append(("Finished", body["finishedAt"] or "not yet"))
         rows.append(("Progress", progress_text(body["status"], body["progress"])))
+        # A finished job that lists no object has none (an incremental share, nothing new).
+        yet = " listed yet" if body["status"] in ACTIVE_STATUSES else ""
         by_status = ", ".join(f"{n} {status}" for status, n in counts["byStatus"].items())
         rows.append(
             (
                 "Shares",
-                f"{counts['objects']} object(s) ({by_status or 'none listed yet'}), "
+                f"{counts['objects']} object(s) ({by_status or 'none' + yet}), "
                 f"{counts['fastqRows']} fastq list row(s), {counts['portalRuns']} portal run(s)",
             )
         )
@@ -364,7 +366,7 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
             f"{row['objects']} by {row['label']} ({human_bytes(row['bytes'])})"
             for row in body["verification"]
         )
-        rows.append(("Verified", verified or "nothing listed yet"))
+        rows.append(("Verified", verified or "nothing" + yet))
         preview = body["destinationPreview"]
         if preview is not None:
             rows.append(("At destination", destination_preview_text(preview)))

@@ -214,11 +214,13 @@ class Job(models.Model):
 
     @property
     def links_renewable(self) -> bool:
-        """A pull that succeeded can be given fresh links without resolving again."""
+        """A pull that succeeded can be given fresh links without resolving again (not one
+        that found nothing new: it has no links)."""
         return (
             self.share_type == ShareType.PULL
             and not self.dryrun
             and self.status == JobStatus.SUCCEEDED
+            and not self.found_nothing_new
         )
 
     @property

@@ -120,6 +120,10 @@ def rerun_job(job: Job, user) -> Job:
 
 def request_new_links(job: Job, user) -> Job:
     """Queue fresh presigned links, a new script and LIMS CSV for a pull that succeeded."""
+    if job.found_nothing_new:
+        raise LinksUnavailable(
+            "This pull found nothing new to share and made no links: there are none to renew."
+        )
     if not job.links_renewable:
         raise LinksUnavailable(
             "New links are made only for a pull (not a dry run) that succeeded; this job is a "

@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from catalogue.models import ObjectChecksum
 from jobs.incremental import Incremental
 from jobs.manifest import record_resolution
 from jobs.models import Job, JobObject, JobStatus, LeftOutObject
@@ -147,6 +148,21 @@ def test_the_same_bytes_uploaded_again_in_parts_count_as_received(fresh_demo, sh
     assert dry["leftOut"]["objects"] == len(fastq_uris("L2400001"))
 
 
+def test_an_object_received_with_the_same_etag_is_not_read_for_its_checksum(
+    fresh_demo, share, delivered
+):
+    """Objects matched by ETag are left out before the checksums are looked for: an object
+    written in parts (no MD5 in its ETag) is not read again to compute one."""
+    uri = sorted(fastq_uris("L2400001"))[0]
+    _upload_in_one_part(uri, client().get_object(**_location(uri))["Body"].read())
+    delivered(ONE_LIBRARY)
+    ObjectChecksum.objects.all().delete()  # what the first share computed is forgotten
+    dry = share(**ONE_LIBRARY, **push_to("second"), incremental=True, dryrun=True)
+    assert dry["leftOut"]["objects"] == len(fastq_uris("L2400001"))
+    assert not any("Reading objects" in line["message"] for line in dry["log"])
+    assert not ObjectChecksum.objects.exists()
+
+
 def test_another_recipient_gets_everything(share, delivered):
     delivered(ONE_LIBRARY)
     Recipient.objects.create(
@@ -246,7 +262,7 @@ def test_a_push_with_nothing_new_says_so_and_is_refused(share, delivered, launch
     assert Job.objects.filter(dryrun=False).count() == 1  # only the first push
 
 
-def test_a_pull_with_nothing_new_succeeds_without_links(share, delivered):
+def test_a_pull_with_nothing_new_succeeds_without_links(share, delivered, operator_client):
     delivered(ONE_LIBRARY)
     pulled = share(**ONE_LIBRARY, shareType="pull", incremental=True)
     assert pulled["status"] == "SUCCEEDED", pulled["error"]
@@ -255,6 +271,14 @@ def test_a_pull_with_nothing_new_succeeds_without_links(share, delivered):
     assert any(
         "Nothing new to share" in w and "No links were made" in w for w in pulled["warnings"]
     )
+    out = io.StringIO()
+    call_command("job_status", pulled["id"], stdout=out)
+    report = out.getvalue()
+    assert "Shares:          0 object(s) (none), 0 fastq list row(s)" in report  # not "yet"
+    assert "Left out:        4 object(s)" in report
+    again = operator_client.post(f"{pulled['url']}/new-links")
+    assert again.status_code == 409, again.content
+    assert again.json()["detail"].startswith("This pull found nothing new to share")
 
 
 # --- the push that follows --------------------------------------------------------------------
