@@ -457,8 +457,6 @@ class JobObjectQuerySet(models.QuerySet):
         jobs = Job.objects.filter(
             recipient_id=recipient_id, status=JobStatus.SUCCEEDED, dryrun=False
         ).values("pk")
-        # A subquery, not a join: the planner starts from the objects' sources (the
-        # jobobject_delivered_source index), never from every job of the recipient.
         return self.filter(status__in=JobObject.DELIVERED_STATUSES, job__in=jobs)
 
     def at_destination(self) -> dict[str, int]:
