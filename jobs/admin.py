@@ -209,6 +209,8 @@ class JobAdmin(admin.ModelAdmin):
             "log_lines": JobLogLine.objects.filter(job=job).order_by("at", "pk"),
             "dry_run": dry_run,
             "estimate": _estimate(dry_run),
+            "left_out": job.left_out_summary(),
+            "nothing_new": job.found_nothing_new,
             "vouching_dry_run": job.vouching_dry_run(),
             "can_launch": can_launch,
             "can_abort": user.has_perm(ABORT) and not job.is_finished,

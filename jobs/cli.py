@@ -364,11 +364,13 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         rows.append(("Started", body["startedAt"] or "not yet"))
         rows.append(("Finished", body["finishedAt"] or "not yet"))
         rows.append(("Progress", progress_text(body["status"], body["progress"])))
+        # A finished job that lists no object has none (an incremental share, nothing new).
+        yet = " listed yet" if body["status"] in ACTIVE_STATUSES else ""
         by_status = ", ".join(f"{n} {status}" for status, n in counts["byStatus"].items())
         rows.append(
             (
                 "Shares",
-                f"{counts['objects']} object(s) ({by_status or 'none listed yet'}), "
+                f"{counts['objects']} object(s) ({by_status or 'none' + yet}), "
                 f"{counts['fastqRows']} fastq list row(s), {counts['portalRuns']} portal run(s)",
             )
         )
@@ -376,12 +378,14 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
             f"{row['objects']} by {row['label']} ({human_bytes(row['bytes'])})"
             for row in body["verification"]
         )
-        rows.append(("Verified", verified or "nothing listed yet"))
+        rows.append(("Verified", verified or "nothing" + yet))
         preview = body["destinationPreview"]
         if preview is not None:
             rows.append(("At destination", destination_preview_text(preview)))
         if body["estimate"] is not None:
             rows.extend(estimate_rows(body["estimate"]))
+        if body["leftOut"] is not None:
+            rows.append(("Left out", left_out_text(body["leftOut"])))
         for name, link in (body["outputs"] or {}).items():
             label = OUTPUT_LABELS.get(name, name)
             rows.append((label, f"{link['url']}\nexpires {link['expiresAt']} ({link['s3Uri']})"))
@@ -455,6 +459,24 @@ def estimate_rows(estimate: dict[str, Any]) -> list[tuple[str, str]]:
         )
     )
     return rows
+
+
+def left_out_text(left_out: dict[str, Any]) -> str:
+    """What an incremental share left out, and a line per earlier job that delivered it."""
+    recipient = left_out["recipientId"]
+    if not left_out["objects"]:
+        return f"nothing: {recipient} has received none of these objects before"
+    lines = [
+        f"{left_out['objects']} object(s) ({human_bytes(left_out['bytes'])}) that {recipient} "
+        f"received already, from {left_out['jobCount']} earlier job(s):"
+    ]
+    lines += [
+        f"{item['objects']} object(s) ({human_bytes(item['bytes'])}) by job {item['jobId']}"
+        for item in left_out["jobs"]
+    ]
+    if left_out["jobCount"] > len(left_out["jobs"]):
+        lines.append(f"and {left_out['jobCount'] - len(left_out['jobs'])} more job(s)")
+    return "\n".join(lines)
 
 
 def _labelled(rows: list[tuple[str, str]]) -> list[str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from jobs.estimate import estimate_dry_run
+from jobs.incremental import nothing_new_message
 from jobs.manifest import manifest_totals, record_resolution
 from jobs.models import AtDestination, Job, JobObject
 from jobs.push import identical_at_destination
 from jobs.targets import S3Target
+from shares.contract import ShareType
 from shares.destinations import ICAV2_SCHEME, parse_destination
 from shares.models import DryRun
 from shares.resolve import precedence_notes, resolve_pages
@@ -16,8 +18,9 @@ from sharing_project.s3.objects import check_can_write, write_refusal
 def execute_dry_run(job: Job) -> None:
     """Steps: resolve (catalogue and S3 listings) a page at a time, recording each page as the
     job's objects with its checksums (reading those with none, if allowed); store the totals;
-    warn about archived objects; for a push, preview the destination; estimate what the share
-    will cost (jobs.estimate); record the DryRun, with the estimate, for the gate."""
+    warn about archived objects; say when an incremental share finds nothing new; for a push,
+    preview the destination; estimate what the share will cost (jobs.estimate); record the
+    DryRun, with the estimate, for the gate."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
@@ -32,6 +35,14 @@ def execute_dry_run(job: Job) -> None:
         first = list(archived.order_by("position").values_list("source_uri", flat=True)[:10])
         job.log(_archived_warning(job, first, archived_count), level="WARNING")
     job.log(f"Would share {count} object(s), {size} bytes.")
+    left_out = job.left_out_summary()
+    if left_out is not None and left_out.objects and not count:
+        then = (
+            "A push of this dry run is refused: there is nothing to send."
+            if job.share_type == ShareType.PUSH
+            else "A pull now would hand out no links."
+        )
+        job.log(f"{nothing_new_message(left_out)} {then}", level="WARNING")
     writable, note = preview_destination(job) if job.destination else (None, "")
     estimate = estimate_dry_run(job)
     DryRun.objects.create(

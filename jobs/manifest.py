@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Sum, Window
 from django.db.models.functions import RowNumber
 
+from jobs.incremental import Incremental, forget_left_out
 from jobs.models import Job, JobObject, ShareType
 from jobs.runner import stop_if_aborted
 from shares.checksums import ChecksumSource, find_checksums
@@ -26,19 +27,29 @@ _ARRIVAL = 1_000_000_000
 def record_resolution(job: Job, pages: Iterable[list[ManifestEntry]], status: str) -> None:
     """Record a resolution's pages (shares.resolve.resolve_pages) as the job's objects, a page
     at a time, each object with its checksum (found or computed: the reads show as the job's
-    progress) and its destination URI; checking for an abort between pages. Then, in the
-    database: an object that came twice keeps its first place, two objects for one relative
-    path refuse the share, and positions number the objects in relative-path order. On any
-    error (or an abort) nothing of it is left.
+    progress) and its destination URI; checking for an abort between pages. An incremental
+    share (jobs.incremental) leaves out, page by page, what its recipient has received. Then,
+    in the database: an object that came twice keeps its first place, two objects for one
+    relative path refuse the share, and positions number the objects in relative-path order.
+    On any error (or an abort) nothing of it is left.
     """
     destination = parse_destination(job.destination) if job.destination else None
     reading = _JobReading(job)
+    incremental = Incremental.for_job(job)
     arrived = 0
     try:
         for page in pages:
+            if incremental is not None:
+                # Objects known to be received by their ETag or a checksum already known are
+                # left out before any is read for its checksum; the rest once it is known.
+                delivered = incremental.look_up(page)
+                page = delivered.new(page)
             page = find_checksums(
                 page, for_download=job.share_type == ShareType.PULL, reading=reading
             )
+            if incremental is not None:
+                page = delivered.new(page)
+                incremental.record(delivered)
             _insert(job, list(_rows(job, page, status, destination, _ARRIVAL + arrived)))
             arrived += len(page)
             stop_if_aborted(job)
@@ -47,12 +58,16 @@ def record_resolution(job: Job, pages: Iterable[list[ManifestEntry]], status: st
     except BaseException:
         forget_manifest(job)
         raise
+    if incremental is not None:
+        incremental.finish()
     report_checksums(job)
 
 
 def forget_manifest(job: Job) -> None:
-    """Remove what was recorded of a job's manifest (a resolution that failed)."""
+    """Remove what was recorded of a job's manifest (a resolution that failed), and what it
+    left out."""
     JobObject.objects.filter(job=job).delete()
+    forget_left_out(job)
 
 
 def _rows(

@@ -75,6 +75,46 @@ class Output:
     expires_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Objects an earlier job delivered that an incremental share left out."""
+
+    job_id: str
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """What an incremental share left out: objects and bytes the recipient had received, and
+    the earlier jobs that delivered them (the `JOBS_KEPT` that delivered most; `job_count` of
+    them in all)."""
+
+    JOBS_KEPT = 100
+
+    recipient_id: str
+    objects: int
+    bytes: int
+    job_count: int
+    jobs: tuple[Delivery, ...]
+
+    def to_stored(self) -> dict:
+        return {
+            "recipient_id": self.recipient_id,
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "job_count": self.job_count,
+            "jobs": [[d.job_id, d.objects, d.bytes] for d in self.jobs],
+        }
+
+    @classmethod
+    def from_stored(cls, stored: dict) -> LeftOut:
+        jobs = tuple(Delivery(job_id, n, size) for job_id, n, size in stored["jobs"])
+        return cls(
+            stored["recipient_id"], stored["objects"], stored["bytes"], stored["job_count"], jobs
+        )
+
+
 class Job(models.Model):
     """One launch of a share request, run in the background.
 
@@ -146,6 +186,10 @@ class Job(models.Model):
     # What its objects add up to (JobObjectQuerySet.totals()), counted once it has finished:
     # see object_summary().
     summary = models.JSONField(null=True, blank=True, editable=False)
+    # An incremental share (onlyNewSinceLastShare): what its resolution left out because the
+    # recipient had received it already (jobs.incremental); a push carries its dry run's.
+    # None for any other share.
+    left_out = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -177,11 +221,13 @@ class Job(models.Model):
 
     @property
     def links_renewable(self) -> bool:
-        """A pull that succeeded can be given fresh links without resolving again."""
+        """A pull that succeeded can be given fresh links without resolving again (not one
+        that found nothing new: it has no links)."""
         return (
             self.share_type == ShareType.PULL
             and not self.dryrun
             and self.status == JobStatus.SUCCEEDED
+            and not self.found_nothing_new
         )
 
     @property
@@ -237,6 +283,16 @@ class Job(models.Model):
             Job.objects.filter(pk=self.pk).update(summary=summary)
             self.summary = summary
         return summary
+
+    def left_out_summary(self) -> LeftOut | None:
+        """What an incremental share left out (see `left_out`), or None."""
+        return LeftOut.from_stored(self.left_out) if self.left_out is not None else None
+
+    @property
+    def found_nothing_new(self) -> bool:
+        """An incremental share whose every object the recipient had received already."""
+        summary = self.left_out_summary()
+        return summary is not None and summary.objects > 0 and self.objects_total == 0
 
     def vouching_dry_run(self):
         """This dry run's record, if it may still vouch for a push of its configuration."""
@@ -420,6 +476,15 @@ class JobObjectQuerySet(models.QuerySet):
         )
         return {source: (n, size) for source, n, size in rows}
 
+    def delivered_to(self, recipient_id) -> models.QuerySet:
+        """The objects a recipient (its pk) has received: delivered (DELIVERED_STATUSES) by a
+        job for them that succeeded and was not a dry run. A job that failed or was aborted
+        delivered nothing, whatever it copied."""
+        jobs = Job.objects.filter(
+            recipient_id=recipient_id, status=JobStatus.SUCCEEDED, dryrun=False
+        ).values("pk")
+        return self.filter(status__in=JobObject.DELIVERED_STATUSES, job__in=jobs)
+
     def at_destination(self) -> dict[str, int]:
         """How many objects a push's dry run found at the destination, by what it found."""
         found = self.exclude(at_destination="").values_list("at_destination")
@@ -448,6 +513,10 @@ class JobObject(models.Model):
         CANCELLED = "CANCELLED", "not copied (aborted)"
 
     SHARED_STATUSES = (Status.LISTED, Status.COPIED, Status.SKIPPED, Status.PRESIGNED)
+    # What a recipient has received, once the job succeeded (not a dry run): at the
+    # destination (copied, or skipped as identical there) or behind a presigned link. LISTED
+    # is a dry run's; PENDING, FAILED and CANCELLED never arrived.
+    DELIVERED_STATUSES = (Status.COPIED, Status.SKIPPED, Status.PRESIGNED)
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="job_objects")
     position = models.PositiveIntegerField()
@@ -510,12 +579,36 @@ class JobObject(models.Model):
                 condition=models.Q(archived=True),
                 name="jobobject_archived",
             ),
+            # What a recipient received, found by source (jobs.incremental). Not a partial
+            # index of the delivered statuses: SQLite uses one only when the query spells its
+            # condition with literals, and the ORM binds parameters.
+            models.Index(fields=["source_uri"], name="jobobject_source"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["job", "position"], name="one_object_per_position"),
             models.UniqueConstraint(
                 fields=["job", "relative_path"], name="one_object_per_relative_path"
             ),
+        ]
+
+    def __str__(self) -> str:
+        return self.relative_path
+
+
+class LeftOutObject(models.Model):
+    """An object an incremental share left out: its recipient had received it from `received_in`
+    (the latest such job). Recorded once per source, counted into the job's `left_out`."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="left_out_objects")
+    source_uri = models.CharField(max_length=2048)
+    relative_path = models.CharField(max_length=2048)
+    size = models.BigIntegerField()
+    etag = models.CharField(max_length=80, blank=True)
+    received_in = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "source_uri"], name="left_out_once_per_source")
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django.conf import settings
 from audit.models import AuditAction
 from audit.services import record_links
 from jobs.archive import refuse_archived
+from jobs.incremental import nothing_new_message
 from jobs.lims import lims_rows, render_lims_csv
 from jobs.manifest import (
     forget_manifest,
@@ -33,7 +34,8 @@ LIMS_NAME = "lims.csv"
 def execute_pull(job: Job) -> None:
     """Steps: resolve a page at a time, recording each page as the job's objects with its
     checksums (reading those with none, if allowed); refuse (or restore) archived objects;
-    then `publish_links`, saving progress as the links are signed."""
+    then `publish_links`, saving progress as the links are signed. An incremental pull that
+    finds nothing new makes no links (a script that downloads nothing helps nobody)."""
     job.log("Resolving the selection.")
     for note in precedence_notes(job.config):
         job.log(note, level="WARNING")
@@ -50,6 +52,10 @@ def execute_pull(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(
         objects_total=count, bytes_total=size, objects_done=0, bytes_done=0
     )
+    left_out = job.left_out_summary()
+    if left_out is not None and left_out.objects and not count:
+        job.log(f"{nothing_new_message(left_out)} No links were made.", level="WARNING")
+        return
     publish_links(job, count, size, count_progress=True)
     JobObject.objects.filter(job=job).update(status=JobObject.Status.PRESIGNED)
 

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from jobs.models import AtDestination, Job, JobLogLine, JobObject, Progress
+from jobs.models import AtDestination, Job, JobLogLine, JobObject, LeftOut, Progress
 from shares.checksums import ChecksumSource
 from shares.contract import DataType
 
@@ -143,6 +143,10 @@ class CountSerializer(serializers.Serializer):
     bytes = serializers.IntegerField()
 
 
+class LeftOutDeliverySerializer(CountSerializer):
+    jobId = serializers.UUIDField(help_text="the earlier job that delivered them (the latest)")
+
+
 class DataTypeCountSerializer(CountSerializer):
     dataType = serializers.ChoiceField(choices=DataType.choices)
 
@@ -199,22 +203,58 @@ class EstimateSerializer(CountSerializer):
     transfer = TransferEstimateSerializer()
 
 
+class LeftOutSerializer(serializers.Serializer):
+    recipientId = serializers.CharField()
+    objects = serializers.IntegerField(help_text="objects left out: received already")
+    bytes = serializers.IntegerField()
+    jobCount = serializers.IntegerField(help_text="earlier jobs that delivered them")
+    jobs = LeftOutDeliverySerializer(
+        many=True, help_text=f"the {LeftOut.JOBS_KEPT} of them that delivered most, most first"
+    )
+
+
 class JobDetailSerializer(JobSerializer):
-    """A job as its own page shows it: also how its objects are verified and, for a dry run,
-    what its destination holds (a push's) and what the share will cost."""
+    """A job as its own page shows it: also how its objects are verified; for a dry run, what
+    its destination holds (a push's) and what the share will cost; for an incremental share,
+    what it left out."""
 
     verification = serializers.SerializerMethodField()
     destinationPreview = serializers.SerializerMethodField()
     estimate = serializers.SerializerMethodField()
+    leftOut = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
-        fields = [*JobSerializer.Meta.fields, "verification", "destinationPreview", "estimate"]
+        fields = [
+            *JobSerializer.Meta.fields,
+            "verification",
+            "destinationPreview",
+            "estimate",
+            "leftOut",
+        ]
 
     @extend_schema_field(EstimateSerializer(allow_null=True))
     def get_estimate(self, job: Job) -> dict | None:
         """A finished dry run's estimate, as counted when it finished; null otherwise."""
         record = getattr(job, "dry_run_record", None) if job.dryrun else None
         return record.estimate if record is not None else None
+
+    @extend_schema_field(LeftOutSerializer(allow_null=True))
+    def get_leftOut(self, job: Job) -> dict | None:
+        """An incremental share (onlyNewSinceLastShare): the objects left out because the
+        recipient has received them from earlier jobs (a push: its dry run's); null for any
+        other share, and while an incremental one is being resolved."""
+        summary = job.left_out_summary()
+        if summary is None:
+            return None
+        return {
+            "recipientId": summary.recipient_id,
+            "objects": summary.objects,
+            "bytes": summary.bytes,
+            "jobCount": summary.job_count,
+            "jobs": [
+                {"jobId": d.job_id, "objects": d.objects, "bytes": d.bytes} for d in summary.jobs
+            ],
+        }
 
     @extend_schema_field(DestinationPreviewSerializer(allow_null=True))
     def get_destinationPreview(self, job: Job) -> dict | None:

@@ -13,7 +13,12 @@ from audit.services import record, record_launch
 from jobs.models import Job, JobStatus, ShareType
 from recipients.models import Recipient
 from shares.models import DryRun, ShareRequest, fingerprint_of
-from sharing_project.errors import DryRunRequired, JobAlreadyFinished, LinksUnavailable
+from sharing_project.errors import (
+    DryRunRequired,
+    JobAlreadyFinished,
+    LinksUnavailable,
+    NothingNewToShare,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +28,7 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
 
     Steps: for a push that is not a dry run, require a successful dry run young enough (409
     otherwise): `reviewed`, the dry run the operator looked at, when given, else the newest;
+    refuse (409) one that found nothing new for an incremental share (`refuse_if_nothing_new`);
     then, in one transaction, find or create the share request (by fingerprint) and save the
     job (a push with its dry run's totals: its worker copies the dry run's objects into it,
     jobs.push.take_manifest, so a launch costs the same whatever the dry run's size); enqueue
@@ -49,6 +55,7 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
                 "launch it again without dryrun.",
                 fingerprint=fingerprint,
             )
+        refuse_if_nothing_new(source_dry_run.job, fingerprint)
     with transaction.atomic():
         job = Job.objects.create(
             share_request=known or ShareRequest.for_config(config),
@@ -60,14 +67,35 @@ def launch_job(config: dict, *, dryrun: bool, user, reviewed: Job | None = None)
             recipient=recipient_of(config),
             objects_total=source_dry_run.object_count if source_dry_run else 0,
             bytes_total=source_dry_run.total_bytes if source_dry_run else 0,
+            left_out=source_dry_run.job.left_out if source_dry_run else None,
         )
         job.log(f"Launched by {user.get_username()}.")
         if source_dry_run is not None:
             count = source_dry_run.object_count
             job.log(f"Sends the {count} object(s) of dry run {source_dry_run.job_id}.")
+            left_out = job.left_out_summary()
+            if left_out is not None and left_out.objects:
+                job.log(
+                    f"Its dry run left out {left_out.objects} object(s), {left_out.bytes} "
+                    f"bytes, that {left_out.recipient_id} has received already."
+                )
         record_launch(job, config, user)
         transaction.on_commit(partial(enqueue_job, job.pk))
     return job
+
+
+def refuse_if_nothing_new(dry_run: Job, fingerprint: str) -> None:
+    """An incremental dry run that left out every object vouches for no push: it would send
+    nothing (and write an empty lims.csv over the last one at the destination)."""
+    if dry_run.found_nothing_new:
+        left_out = dry_run.left_out_summary()
+        raise NothingNewToShare(
+            f"Nothing new to share: dry run {dry_run.pk} found that {left_out.recipient_id} has "
+            f"received all {left_out.objects} object(s) of this selection already; there is "
+            "nothing to push. Widen the selection, or leave out onlyNewSinceLastShare to send "
+            "them again.",
+            fingerprint=fingerprint,
+        )
 
 
 def recipient_of(config: dict) -> Recipient | None:
@@ -96,6 +124,10 @@ def rerun_job(job: Job, user) -> Job:
 
 def request_new_links(job: Job, user) -> Job:
     """Queue fresh presigned links, a new script and LIMS CSV for a pull that succeeded."""
+    if job.found_nothing_new:
+        raise LinksUnavailable(
+            "This pull found nothing new to share and made no links: there are none to renew."
+        )
     if not job.links_renewable:
         raise LinksUnavailable(
             "New links are made only for a pull (not a dry run) that succeeded; this job is a "

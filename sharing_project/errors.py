@@ -33,6 +33,12 @@ class DryRunRequired(LaunchRefused):
     status_code = 409
 
 
+class NothingNewToShare(LaunchRefused):
+    """An incremental push whose dry run left out every object: the recipient has them all."""
+
+    status_code = 409
+
+
 class JobAlreadyFinished(LaunchRefused):
     status_code = 409
 
