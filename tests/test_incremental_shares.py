@@ -431,6 +431,9 @@ def test_a_page_s_look_up_starts_from_the_sources_never_from_the_recipient_s_job
     if statistics:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+            if connection.vendor == "postgresql":
+                # 20,000 rows are read whole faster than through an index: ask which index.
+                cursor.execute("SET LOCAL enable_seqscan = off")
     page = [f"s3://bucket/{'old' if i % 2 else 'new'}/{i:05d}" for i in range(1000)]
     plan = Incremental(_incremental_job(operator, recipient)).look_up_query(page).explain()
     assert "jobobject_source" in plan, plan
