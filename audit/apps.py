@@ -8,11 +8,16 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from auditlog.models import LogEntry
+        from auditlog.registry import auditlog
         from auditlog.signals import post_log
         from django.db.models.signals import pre_save
         from django_q.signals import post_execute_in_worker, pre_execute
 
         from audit import context, services
+        from recipients.models import EDITABLE_FIELDS, Recipient
+
+        # django-auditlog tracks a recipient's changes to the fields operators edit.
+        auditlog.register(Recipient, include_fields=EDITABLE_FIELDS)
 
         # A worker's task acts as the worker (audit.context): set and reset around each task.
         pre_execute.connect(context.worker_task_started, dispatch_uid="audit.worker_started")

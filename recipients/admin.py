@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from recipients.models import Recipient
+from recipients.models import EDITABLE_FIELDS, Recipient
 
 
 class LinesField(forms.CharField):
@@ -21,16 +21,7 @@ class LinesField(forms.CharField):
         return [line.strip() for line in (value or "").splitlines() if line.strip()]
 
 
-FIELDS = [
-    "recipient_id",
-    "name",
-    "organisation",
-    "contact_emails",
-    "allowed_destinations",
-    "notify_contacts",
-    "notes",
-    "active",
-]
+FIELDS = EDITABLE_FIELDS
 
 
 class RecipientForm(forms.ModelForm):

@@ -34,6 +34,20 @@ def _validate_prefixes(values) -> None:
         parse_destination_prefix(value)
 
 
+# What operators edit in the console, and what the audit trail tracks of a recipient's changes
+# (not the timestamps, nor reverse relations such as its jobs).
+EDITABLE_FIELDS = [
+    "recipient_id",
+    "name",
+    "organisation",
+    "contact_emails",
+    "allowed_destinations",
+    "notify_contacts",
+    "notes",
+    "active",
+]
+
+
 class RecipientQuerySet(models.QuerySet):
     def active(self) -> RecipientQuerySet:
         return self.filter(active=True)

@@ -220,25 +220,9 @@ else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 # --- Audit trail (docs/audit.md) ------------------------------------------------------------
-# django-auditlog records each change of a recipient (the fields, old and new, as JSON); the
-# app `audit` copies it into its append-only trail beside the share actions it records itself.
-# The fields operators edit in the console (recipients/admin.py FIELDS; tests/test_audit.py
-# checks the two agree): not the timestamps, nor reverse relations such as its jobs.
-AUDITLOG_INCLUDE_TRACKING_MODELS = (
-    {
-        "model": "recipients.Recipient",
-        "include_fields": [
-            "recipient_id",
-            "name",
-            "organisation",
-            "contact_emails",
-            "allowed_destinations",
-            "notify_contacts",
-            "notes",
-            "active",
-        ],
-    },
-)
+# django-auditlog records each change of a recipient (the fields operators edit, old and new, as
+# JSON: registered in audit/apps.py); the app `audit` copies it into its append-only trail
+# beside the share actions it records itself.
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Object storage -------------------------------------------------------------------------
