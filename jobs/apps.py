@@ -2,10 +2,18 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _after_migrate(**kwargs) -> None:
+def _after_migrate(app_config, **kwargs) -> None:
     """Keep the roles' permissions and the sweeper's schedule in step with the code (every
-    minute, django-q2's finest step; the sweep makes itself due sooner, jobs.tasks.sweep)."""
+    minute, django-q2's finest step; the sweep makes itself due sooner, jobs.tasks.sweep).
+
+    Run once, after the last app's migration: Django makes an app's permissions after its own
+    migration, so only then do the apps after this one in INSTALLED_APPS have theirs (a test's
+    flush sends the signal again for every app)."""
+    from django.apps import apps
     from django_q.models import Schedule
+
+    if app_config is not [c for c in apps.get_app_configs() if c.models_module][-1]:
+        return
 
     from sharing_project.roles import ensure_groups
 
@@ -29,9 +37,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        # After every migrate, the operators and viewers groups hold exactly their permissions:
-        # run after each app's migration, since Django makes an app's permissions only then, so
-        # the last run sees the permissions of the apps after this one too.
+        # After every migrate, the operators and viewers groups hold exactly their permissions.
         post_migrate.connect(_after_migrate, dispatch_uid="jobs.after_migrate")
         # A worker that starts queues a sweep (jobs.tasks.sweep_at_start).
         post_spawn.connect(_sweep_at_start, dispatch_uid="jobs.sweep_at_start")
