@@ -347,6 +347,7 @@ def test_an_inline_script_is_refused_and_reported(
 def test_operator_names_a_recipient_and_is_kept_to_their_destinations(
     page: Page, live_server, operator: User, demo, recipient
 ) -> None:
+    ensure_bucket(COLLABORATOR)
     login(page, live_server.url, operator.username, PASSWORD)
     open_share_form(page)
     expect(
@@ -373,4 +374,5 @@ def test_operator_names_a_recipient_and_is_kept_to_their_destinations(
     assert job_on_page(page).recipient == recipient
     expect(page.locator("#content")).to_contain_text("garvan-ccg")
     expect(page.locator("#content")).to_contain_text("DAA-0042")
+    expect(page.locator("#content")).not_to_contain_text("not writable")
     snap(page, "recipient-02-dry-run")
