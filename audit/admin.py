@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.models import AuditEvent
+from jobs.admin import job_link
 
 
 @admin.register(AuditEvent)
@@ -46,8 +47,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     def job_link(self, event: AuditEvent) -> str:
         if event.job_id is None:
             return "-"
-        url = reverse("admin:jobs_job_change", args=[event.job_id])
-        return format_html('<a href="{}">{}</a>', url, str(event.job_id)[:8])
+        return job_link(event.job_id, str(event.job_id)[:8])
 
     @admin.display(description="recipient", ordering="recipient__recipient_id")
     def recipient_link(self, event: AuditEvent) -> str:

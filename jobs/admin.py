@@ -262,6 +262,12 @@ def _job_url(job: Job) -> str:
     return reverse("admin:jobs_job_change", args=[job.pk])
 
 
+def job_link(job_id, text: str = "") -> str:
+    """A link to a job's page, for the pages of other apps' rows (audit events, deliveries)."""
+    url = reverse("admin:jobs_job_change", args=[job_id])
+    return format_html('<a href="{}">{}</a>', url, text or job_id)
+
+
 def _request_rows(config: dict) -> list[tuple[str, str]]:
     """The configuration as label/value rows, leaving out what was not given."""
     rows = []

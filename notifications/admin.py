@@ -8,15 +8,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from jobs.admin import job_link
 from notifications.models import EmailNotification, Webhook, WebhookDelivery
 
 RECENT_DELIVERIES = 20
-
-
-def _job_link(job_id) -> str:
-    return format_html(
-        '<a href="{}">{}</a>', reverse("admin:jobs_job_change", args=[job_id]), job_id
-    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,7 +70,7 @@ class WebhookAdmin(admin.ModelAdmin):
             (
                 (
                     f"{d.started_at:%Y-%m-%d %H:%M:%S}",
-                    _job_link(d.job_id),
+                    job_link(d.job_id),
                     d.attempt,
                     d.status_code or "",
                     d.outcome,
@@ -138,7 +133,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="job")
     def job_link(self, delivery: WebhookDelivery) -> str:
-        return _job_link(delivery.job_id)
+        return job_link(delivery.job_id)
 
 
 @admin.register(EmailNotification)
@@ -151,7 +146,7 @@ class EmailNotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="job")
     def job_link(self, email: EmailNotification) -> str:
-        return _job_link(email.job_id)
+        return job_link(email.job_id)
 
     @admin.display(description="to")
     def addresses(self, email: EmailNotification) -> str:
