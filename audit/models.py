@@ -20,8 +20,8 @@ APPEND_ONLY = "The audit trail is append-only: its events cannot be changed or d
 
 
 class AuditAction(models.TextChoices):
-    """What happened. Issue 15's downloads, revocations and receipts join this list when they
-    are recorded."""
+    """What happened. A share link's every request is in its own access log
+    (sharelinks.ShareAccess); the trail holds its revocation and the receipts."""
 
     LAUNCHED = "launched", "share launched"
     DRY_RUN_STARTED = "dry_run_started", "dry run started"
@@ -37,6 +37,8 @@ class AuditAction(models.TextChoices):
     RERUN = "rerun", "re-run"
     RECIPIENT_ADDED = "recipient_added", "recipient added"
     RECIPIENT_CHANGED = "recipient_changed", "recipient changed"
+    SHARE_LINK_REVOKED = "share_link_revoked", "share link revoked"
+    RECEIPT_RECEIVED = "receipt_received", "download receipt received"
 
 
 # (share type, dry run) -> what its start and its end are called
@@ -55,6 +57,7 @@ class ActorKind(models.TextChoices):
     TOKEN = "token", "API token"
     CLI = "cli", "command line"
     WORKER = "worker", "background worker"
+    SHARE_LINK = "share_link", "collaborator (share link)"
 
 
 class AuditEventQuerySet(models.QuerySet):

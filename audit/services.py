@@ -87,7 +87,7 @@ def record_transition(job) -> list[AuditEvent]:
     if not job.is_finished:
         return [record(started, job=job)]  # PENDING -> RUNNING, the one way into an active state
     events = [record(ended, job=job, **end_facts(job))]
-    if job.links_renewable:  # a pull, not a dry run, that succeeded
+    if job.has_links:  # a pull, not a dry run, that succeeded
         events.append(record_links(job, AuditAction.LINKS_ISSUED))
     return events
 
@@ -107,8 +107,9 @@ def end_facts(job) -> dict[str, Any]:
 
 def record_links(job, action: AuditAction) -> AuditEvent:
     """A pull's links issued or renewed: which files, where they are, when the links die (the
-    links themselves never)."""
+    links themselves never; for a share link, that it is one)."""
     outputs = job.outputs()
+    link = job.issued_share_link
     return record(
         action,
         job=job,
@@ -117,6 +118,7 @@ def record_links(job, action: AuditAction) -> AuditEvent:
         expiresAt=job.links_expire_at.isoformat() if job.links_expire_at else None,
         objects=job.objects_total,
         bytes=job.bytes_total,
+        shareLink=link is not None,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
@@ -220,9 +221,8 @@ class Job(models.Model):
         return self.is_finished and self.status != JobStatus.SUCCEEDED
 
     @property
-    def links_renewable(self) -> bool:
-        """A pull that succeeded can be given fresh links without resolving again (not one
-        that found nothing new: it has no links)."""
+    def has_links(self) -> bool:
+        """A pull that succeeded and handed out links (not one that found nothing new)."""
         return (
             self.share_type == ShareType.PULL
             and not self.dryrun
@@ -231,12 +231,32 @@ class Job(models.Model):
         )
 
     @property
+    def links_renewable(self) -> bool:
+        """A pull with presigned links can be given fresh ones without resolving again; one
+        with a share link needs none (its link lives until it expires or is revoked)."""
+        return self.has_links and self.issued_share_link is None
+
+    @property
     def progress(self) -> Progress:
         return Progress(self.objects_done, self.objects_total, self.bytes_done, self.bytes_total)
 
+    @property
+    def issued_share_link(self):
+        """A pull's share link (sharelinks.ShareLink), when it was given one: PUBLIC_BASE_URL
+        was set when its links were made."""
+        if self.share_type != ShareType.PULL or self.dryrun:
+            return None
+        try:
+            return self.share_link
+        except ObjectDoesNotExist:
+            return None
+
     def outputs(self) -> list[Output]:
         """The links a finished share hands out: the LIMS CSV (pull and push), the download
-        script and the checksum list (pull), all dying at `links_expire_at`."""
+        script and the checksum list (pull), all dying at `links_expire_at`; through the
+        service when the pull has a share link."""
+        if (link := self.issued_share_link) is not None:
+            return link.outputs()
         links = {
             "limsCsv": (self.lims_csv_url, self.lims_csv_uri),
             "dataDownloadScript": (self.download_script_url, self.download_script_uri),

@@ -1,9 +1,11 @@
 import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from audit.models import AuditAction
 from audit.services import record_links
@@ -20,6 +22,7 @@ from jobs.manifest import (
 from jobs.models import Job, JobObject
 from jobs.runner import stop_if_aborted
 from jobs.script import ChecksumLists, ScriptEntry, write_download_script
+from sharelinks.services import issue_link, link_days
 from shares.resolve import precedence_notes, resolve_pages
 from sharing_project.errors import SharingBucketMissing
 from sharing_project.s3.objects import bucket_exists, upload_file
@@ -85,34 +88,61 @@ def renew_links_task(job_id: str) -> str:
 
 
 def publish_links(job: Job, count: int, size: int, *, count_progress: bool) -> None:
-    """Steps: sign a GET URL per object, a page at a time (checking for an abort between
-    pages), writing the script and the checksum lists to local files as the pages come; write
-    the LIMS CSV; upload the files to the sharing bucket under pull/<job id>/ (in parts when
-    big); store presigned URLs of the CSV, the script and one checksum list on the job with
-    their true expiry. `count` and `size`: the job's objects and bytes."""
+    """Steps: write the script's file list and the checksum lists to local files a page at a
+    time (checking for an abort between pages); write the LIMS CSV; upload the files to the
+    sharing bucket under pull/<job id>/ (in parts when big); then hand them out. With
+    PUBLIC_BASE_URL set, through a share link (sharelinks): the script names each file by its
+    position, fetched through the link, and the job's outputs are the link's; otherwise each
+    file gets a presigned GET URL, and the job stores presigned URLs of the CSV, the script and
+    one checksum list with their true expiry. `count` and `size`: the job's objects and bytes."""
     if not bucket_exists(settings.SHARING_BUCKET):
         raise SharingBucketMissing(
             f"The sharing bucket {settings.SHARING_BUCKET!r} does not exist: create it, or set "
             "SHARING_BUCKET to a bucket this service can write to."
         )
-    signer = presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
-    if signer.warning:
+    through_link = bool(settings.PUBLIC_BASE_URL)
+    signer = None if through_link else presigner(settings.PRESIGNED_URL_LIFETIME_SECONDS)
+    if signer is not None and signer.warning:
         job.log(signer.warning, level="WARNING")
+    expires_at = (
+        timezone.now().replace(microsecond=0) + timedelta(days=link_days(job))
+        if signer is None
+        else signer.expires_at
+    )
     prefix = f"s3://{settings.SHARING_BUCKET}/pull/{job.pk}/"
     lims_uri, script_uri = prefix + LIMS_NAME, prefix + SCRIPT_NAME
     with tempfile.TemporaryDirectory(prefix="dsm-pull-") as temporary:
         folder = Path(temporary)
         script_path, lims_path = folder / SCRIPT_NAME, folder / LIMS_NAME
         with script_path.open("w") as script, ChecksumLists(folder) as lists:
-            pages = _signed_pages(job, signer, lists, count_progress=count_progress)
-            write_download_script(script, str(job.pk), pages, count, size, signer.expires_at)
-        job.log(f"Signed {count} download link(s).")
+            pages = _script_pages(job, signer, lists, count_progress=count_progress)
+            write_download_script(
+                script, str(job.pk), pages, count, size, expires_at, share_link=through_link
+            )
+        job.log(
+            f"Listed {count} file(s) for the share link."
+            if signer is None
+            else f"Signed {count} download link(s)."
+        )
         lims_path.write_text(render_lims_csv(lims_rows(job)))
         upload_file(lims_uri, lims_path, content_type="text/csv", download_name=LIMS_NAME)
         upload_file(
             script_uri, script_path, content_type="text/x-shellscript", download_name=SCRIPT_NAME
         )
         checksums_uri = _upload_checksum_lists(job, prefix, lists)
+    if signer is None:
+        link = issue_link(job)
+        Job.objects.filter(pk=job.pk).update(
+            lims_csv_uri=lims_uri,
+            download_script_uri=script_uri,
+            checksums_uri=checksums_uri,
+            links_expire_at=link.expires_at,
+        )
+        job.log(
+            f"Wrote {LIMS_NAME} and {SCRIPT_NAME} to {prefix}; the share link is valid until "
+            f"{link.expires_at:%Y-%m-%d %H:%M:%S} UTC unless revoked."
+        )
+        return
     Job.objects.filter(pk=job.pk).update(
         lims_csv_uri=lims_uri,
         lims_csv_url=signer.url(lims_uri),
@@ -128,13 +158,17 @@ def publish_links(job: Job, count: int, size: int, *, count_progress: bool) -> N
     )
 
 
-def _signed_pages(
-    job: Job, signer: Presigner, lists: ChecksumLists, *, count_progress: bool
+def _script_pages(
+    job: Job, signer: Presigner | None, lists: ChecksumLists, *, count_progress: bool
 ) -> Iterator[list[ScriptEntry]]:
     """The job's objects in order as the script's entries, a page at a time, each page's links
-    signed and its checksums added to `lists`."""
+    signed (or, with no signer, each file named by its position, for the share link) and its
+    checksums added to `lists`."""
     for page in pages_by_position(JobObject.objects.filter(job=job), PROGRESS_BATCH):
-        links = signer.urls([item.source_uri for item in page])
+        if signer is None:
+            links = [str(item.position) for item in page]
+        else:
+            links = signer.urls([item.source_uri for item in page])
         entries = [
             ScriptEntry(o.relative_path, link, o.size, md5=o.md5, sha256=o.sha256)
             for o, link in zip(page, links, strict=True)

@@ -3,7 +3,8 @@ the checksum files that go beside it.
 
 The file list is a quoted here-document after the script's final `exit`: read with `read -r`,
 never run (nor expanded, were it ever reached); each line is
-`size TAB md5-or-- TAB sha256-or-- TAB relative path TAB URL`. Nothing a user or an object key
+`size TAB md5-or-- TAB sha256-or-- TAB relative path TAB URL` (for a pull with a share link,
+the file's position in place of the URL). Nothing a user or an object key
 supplies is ever placed in the script's code: the template's placeholders take only values
 generated here (a UUID, numbers, a date), and every path, checksum and URL is checked for the
 characters that could break a data line before it is written.
@@ -27,6 +28,8 @@ from shares.resolve import unsafe_reason
 TEMPLATE = Path(settings.BASE_DIR) / "templates" / "data-download.sh"
 MANIFEST_START = ": <<'__DSM_MANIFEST__'"
 MANIFEST_END = "__DSM_MANIFEST__"
+# What the stored script of a pull with a share link holds where the link's address goes.
+SHARE_URL_PLACEHOLDER = "@@SHARE_URL@@"
 CHECKSUM_FILES = {"md5": "checksums.md5", "sha256": "checksums.sha256"}
 _URL = re.compile(r"^https?://[\x21-\x7e]+$")  # printable ASCII, no spaces or tabs
 _HEX = {"md5": re.compile(r"[0-9a-f]{32}"), "sha256": re.compile(r"[0-9a-f]{64}")}
@@ -60,11 +63,16 @@ def write_download_script(
     count: int,
     size: int,
     expires_at: datetime,
+    *,
+    share_link: bool = False,
 ) -> None:
     """Write the script to `out` as its file list comes, a page at a time: the template with its
     values (`count` files of `size` bytes in all, which the pages must hold), then the file
-    list as data."""
+    list as data. With `share_link`, each entry's URL is the file's position, fetched through
+    the share link, whose address the service puts in when it serves the script (in place of
+    SHARE_URL_PLACEHOLDER: the stored copy names no token)."""
     text = TEMPLATE.read_text()
+    text = text.replace("@@SHARE_URL@@", SHARE_URL_PLACEHOLDER if share_link else "")
     values = {
         "@@JOB_ID@@": str(job_id),
         "@@FILE_COUNT@@": str(count),
@@ -81,7 +89,7 @@ def write_download_script(
     out.write(f"{text}{unreachable}{MANIFEST_START}\n")
     written = 0
     for page in pages:
-        out.write("".join(_data_line(entry) for entry in page))
+        out.write("".join(_data_line(entry, share_link=share_link) for entry in page))
         written += len(page)
     if written != count:
         raise ValueError(f"the script announces {count} file(s) but lists {written}")
@@ -168,9 +176,11 @@ def _check_path(relative_path: str) -> None:
         raise ValueError(f"{relative_path!r} {reason}")
 
 
-def _data_line(entry: ScriptEntry) -> str:
+def _data_line(entry: ScriptEntry, *, share_link: bool = False) -> str:
     _check_path(entry.relative_path)
-    if not _URL.match(entry.url):
+    if share_link and not entry.url.isdigit():
+        raise ValueError(f"the position of {entry.relative_path!r} is not a number")
+    if not share_link and not _URL.match(entry.url):
         raise ValueError(f"the URL for {entry.relative_path!r} is not a plain http(s) URL")
     if entry.size < 0:
         raise ValueError(f"negative size for {entry.relative_path!r}")

@@ -128,6 +128,11 @@ def request_new_links(job: Job, user) -> Job:
         raise LinksUnavailable(
             "This pull found nothing new to share and made no links: there are none to renew."
         )
+    if job.has_links and job.issued_share_link is not None:
+        raise LinksUnavailable(
+            "This pull has a share link, which stays valid until it expires or is revoked: it "
+            "needs no new links. Revoke it and launch the share again to replace it."
+        )
     if not job.links_renewable:
         raise LinksUnavailable(
             "New links are made only for a pull (not a dry run) that succeeded; this job is a "

@@ -234,6 +234,18 @@ LAUNCH_FIELDS: tuple[LaunchField, ...] = (
         Section.WHO,
         stored_at_default=False,
     ),
+    LaunchField(
+        "shareLinkExpiryDays",
+        Kind.TEXT,
+        "Share link lifetime (days)",
+        "share-link-expiry-days",
+        "Pull only, when the service hands out share links (PUBLIC_BASE_URL): days the link "
+        "stays valid unless revoked; default SHARE_LINK_DEFAULT_DAYS (30).",
+        Section.HOW,
+        placeholder="30",
+        metavar="DAYS",
+        stored_at_default=False,
+    ),
     _prefix(
         "primaryDataPathPrefix",
         "Fastq folder",

@@ -128,6 +128,17 @@ class LaunchSerializer(serializers.Serializer):
     def validate_secondaryAnalysisPathPrefix(self, value: str) -> str:
         return _relative_folder(value)
 
+    def validate_shareLinkExpiryDays(self, value: str) -> str:
+        if not value:
+            return value
+        maximum = settings.SHARE_LINK_MAX_DAYS
+        if not value.isdigit() or not 1 <= int(value) <= maximum:
+            raise serializers.ValidationError(
+                f"A whole number of days from 1 to {maximum} (SHARE_LINK_MAX_DAYS), or leave it "
+                f"out for {settings.SHARE_LINK_DEFAULT_DAYS}."
+            )
+        return str(int(value))
+
     def validate_purpose(self, value: str) -> str:
         if len(value) > PURPOSE_MAX_LENGTH:
             raise serializers.ValidationError(
@@ -238,11 +249,25 @@ def _check_destination(a: dict) -> Errors:
         if a["shareDestination"]:
             return {
                 "shareDestination": [
-                    "A pull shares through presigned URLs and takes no destination; remove it, "
-                    "or use shareType push."
+                    "A pull shares through download links and takes no destination; remove "
+                    "it, or use shareType push."
+                ]
+            }
+        if a["shareLinkExpiryDays"] and not settings.PUBLIC_BASE_URL:
+            return {
+                "shareLinkExpiryDays": [
+                    "This service hands out presigned links, not share links (PUBLIC_BASE_URL "
+                    "is not set): leave the field out."
                 ]
             }
         return {}
+    if a["shareLinkExpiryDays"]:
+        return {
+            "shareLinkExpiryDays": [
+                "Only for a pull's share link; a push copies the data and has none: leave the "
+                "field out."
+            ]
+        }
     if not a["shareDestination"]:
         return {
             "shareDestination": [

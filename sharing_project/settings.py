@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "notifications",
     "auditlog",  # django-auditlog: recipients' field changes (see "Audit trail" below)
     "audit",
+    "sharelinks",
     "ops",
 ]
 
@@ -321,6 +322,43 @@ WEBHOOK_BACKOFF_MAX_SECONDS = read_int(
     "WEBHOOK_BACKOFF_MAX_SECONDS", 3600, minimum=1, maximum=7 * 24 * 3600
 )
 WEBHOOK_TIMEOUT_SECONDS = read_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
+
+# --- Share links: the service as a pull's download endpoint (docs/pull.md) -------------------
+# The service's address as collaborators reach it (https://dsm.example.org). Set, a pull gets a
+# share link: the script fetches every file through {PUBLIC_BASE_URL}/s/<token>/..., which
+# answers with a fresh presigned URL, until the share expires or an operator revokes it; GA4GH
+# DRS reads the same shares under /ga4gh/drs/v1. Unset, a pull hands out presigned links (the
+# embedded run uses its own loopback address).
+PUBLIC_BASE_URL = read_url("PUBLIC_BASE_URL") or (
+    f"http://127.0.0.1:{read_str('DSM_PORT', '8000')}" if EMBEDDED else None
+)
+if PUBLIC_BASE_URL is not None and not re.fullmatch(
+    r"https?://[A-Za-z0-9.:\[\]/_~-]+", PUBLIC_BASE_URL
+):
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL must be a plain http(s) address such as https://dsm.example.org or "
+        f"https://example.org/dsm (letters, digits and . : / _ ~ - only), got {PUBLIC_BASE_URL!r}."
+    )
+# How long a share link lives unless the launch asks otherwise (shareLinkExpiryDays), and the
+# longest a launch may ask for.
+SHARE_LINK_DEFAULT_DAYS = read_int("SHARE_LINK_DEFAULT_DAYS", 30, minimum=1, maximum=3650)
+SHARE_LINK_MAX_DAYS = read_int("SHARE_LINK_MAX_DAYS", 90, minimum=1, maximum=3650)
+if SHARE_LINK_DEFAULT_DAYS > SHARE_LINK_MAX_DAYS:
+    raise ImproperlyConfigured(
+        f"SHARE_LINK_DEFAULT_DAYS ({SHARE_LINK_DEFAULT_DAYS}) is longer than "
+        f"SHARE_LINK_MAX_DAYS ({SHARE_LINK_MAX_DAYS}): lower the one or raise the other."
+    )
+# Each request to a share link is answered with a presigned URL that lives this long (a
+# download that has started goes on past it; a resumed one asks the link again).
+SHARE_LINK_REDIRECT_SECONDS = read_int("SHARE_LINK_REDIRECT_SECONDS", 600, minimum=60, maximum=3600)
+# Requests per share link (per client address for a token that matches no share), then 429
+# with Retry-After, which the download script and curl honour.
+SHARE_LINK_RATE = read_rate("SHARE_LINK_RATE", "6000/minute")
+# The key share tokens are derived from (only their hashes are stored): SECRET_KEY unless set.
+# Changing it keeps issued links working but the console can no longer show them.
+SHARE_TOKEN_SECRET = raw("SHARE_TOKEN_SECRET") or SECRET_KEY
+# Whom a collaborator whose share was revoked or has expired is told to contact.
+DATA_CUSTODIAN_CONTACT = read_str("DATA_CUSTODIAN_CONTACT", "") or DEFAULT_FROM_EMAIL
 
 # --- ICAv2 ----------------------------------------------------------------------------------
 # Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.

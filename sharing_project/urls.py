@@ -45,6 +45,8 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", api_docs, name="swagger-ui"),
+    # Share links: a pull's download endpoint (docs/pull.md)
+    path("", include("sharelinks.urls")),
     # /healthz, /readyz, /metrics (docs/operations.md)
     path("", include("ops.urls")),
 ]

@@ -13,6 +13,9 @@ umask 022
 readonly JOB_ID="@@JOB_ID@@"
 readonly EXPIRES_AT_EPOCH=@@EXPIRES_EPOCH@@
 readonly EXPIRES_AT_TEXT="@@EXPIRES_TEXT@@"
+# A share link (the service fetches each file for the script, until the link expires or is
+# revoked), or empty: each file has a presigned link of its own in the file list.
+readonly SHARE_URL="@@SHARE_URL@@"
 readonly STAGING=".dsm-partial"
 readonly MD5_LIST="checksums.md5"
 readonly SHA256_LIST="checksums.sha256"
@@ -50,6 +53,8 @@ Options:
                             (default: 8)
   --no-space-check          download even if the files still to fetch do not fit
                             in the free space under DIR (see below)
+  --no-receipt              do not send the data provider the summary of what was
+                            downloaded and verified (share links only)
   -h, --help                show this help and exit
 
 Each file is written under DIR/.../.dsm-partial/ first and moved into place only
@@ -63,6 +68,14 @@ Before downloading, the script compares the size of the files still to fetch
 (those not already in DIR with their checksum; a resumed file counts whole) with
 the space `df -Pk DIR` says is available. If they do not fit it stops with exit
 code 4, naming both sizes, and writes nothing; --no-space-check downloads anyway.
+
+With a share link, every file is fetched through the data provider's service, which
+records each download. If the share is revoked or expires the script stops: files
+not yet downloaded fail with the provider's message, and nothing partial is kept.
+At the end the script sends the provider its summary (files verified, failed,
+skipped; bytes), unless --no-receipt is given. Exit codes: 0 all done, 1 some files
+failed, 2 usage error, 3 the share expired, 4 not enough space, 5 the share was
+revoked.
 USAGE
 }
 
@@ -101,6 +114,7 @@ skip_existing=0
 print_summary=0
 verify_only=0
 no_space_check=0
+no_receipt=0
 parallel=8
 
 while (($# > 0)); do
@@ -136,6 +150,10 @@ while (($# > 0)); do
       ;;
     --no-space-check)
       no_space_check=1
+      shift
+      ;;
+    --no-receipt)
+      no_receipt=1
       shift
       ;;
     --parallel)
@@ -181,6 +199,14 @@ for tool in "${tools[@]}"; do
 done
 script_file=${BASH_SOURCE[0]}
 [[ -f $script_file ]] || die "save this script to a file and run it with: bash FILE --data-download-path DIR"
+
+# (The service puts the link in when it serves the script; a copy taken from elsewhere has
+# the placeholder still.)
+if [[ $SHARE_URL == @@* ]]; then
+  die "this copy of the script names no share link: download the script from the link you were given"
+fi
+links="links"
+[[ -n $SHARE_URL ]] && links="share link"
 
 root=$(cd -- "$download_path" && pwd -P) || die "cannot enter '$download_path'"
 printf -v now '%(%s)T' -1
@@ -229,7 +255,8 @@ while IFS=$'\t' read -r size md5 sha path url <&3; do
   sizes[i]=$size md5s[i]=$md5 shas[i]=$sha paths[i]=$path urls[i]=${url:-}
   if [[ $size == *[!0-9]* || $size == 0?* || ($md5 != - && (${#md5} != 32 || $md5 == *[!0-9a-f]*)) ||
     ($sha != - && (${#sha} != 64 || $sha == *[!0-9a-f]*)) ||
-    (${url:-} != http://* && ${url:-} != https://*) ]]; then
+    (-z $SHARE_URL && ${url:-} != http://* && ${url:-} != https://*) ||
+    (-n $SHARE_URL && (-z ${url:-} || ${url:-} == *[!0-9]*)) ]]; then
     sizes[i]=0 refused[$i]="refused: a malformed line in the file list"
     continue
   fi
@@ -238,6 +265,7 @@ while IFS=$'\t' read -r size md5 sha path url <&3; do
     refused[$i]="refused: the path '$path' would leave the download folder"
     continue
   fi
+  [[ -n $SHARE_URL ]] && urls[i]=$SHARE_URL/files/$url
   safe+=("$i")
   target=$root/$path
   [[ -e $target ]] && existing_targets+=("$target")
@@ -350,9 +378,9 @@ if ((skipped > 0)); then
 fi
 
 if ((expired)); then
-  note "The download links of this script expired on $EXPIRES_AT_TEXT. Ask the data provider for new links."
+  note "The download $links of this script expired on $EXPIRES_AT_TEXT. Ask the data provider for new links."
 else
-  note "Share $JOB_ID: $total file(s); links valid until $EXPIRES_AT_TEXT."
+  note "Share $JOB_ID: $total file(s); $links valid until $EXPIRES_AT_TEXT."
 fi
 
 if ((print_summary && !verify_only)); then
@@ -417,7 +445,12 @@ if ((dryrun)); then
       printf 'mkdir -p -- %q\n' "$dir"
     fi
     # The signature is left out: it is a credential, and the command is shown, not run.
-    printf 'curl --fail --continue-at - --output %q %q\n' "${parts[i]}" "${urls[i]%%\?*}?..."
+    if [[ -n $SHARE_URL ]]; then
+      # The link's token is a credential too: the command shows where it goes, not the link.
+      printf 'curl --fail --location --continue-at - --output %q %q\n' "${parts[i]}" "<share link>/files/${urls[i]##*/}"
+    else
+      printf 'curl --fail --continue-at - --output %q %q\n' "${parts[i]}" "${urls[i]%%\?*}?..."
+    fi
     tool_of "$i"
     [[ -n $tool ]] && printf '%s -- %q\n' "$tool" "${parts[i]}"
     printf 'mv -f -- %q %q\n' "${parts[i]}" "$target"
@@ -445,6 +478,31 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'note "Interrupted: run the script again to resume."; exit 130' INT TERM
+
+# A share link answers each file with a redirect to the storage; a 429 (too many requests)
+# is retried after the Retry-After it gives, which curl honours.
+link_options=()
+[[ -n $SHARE_URL ]] && link_options=(--location)
+
+# link_refusal: when the share link no longer serves this share (revoked: 403, expired: 410,
+# unknown: 404), the service's message in $link_message and the script's exit code in
+# $link_exit; fails when the link still serves it (or cannot be asked).
+link_refusal() {
+  local answer code
+  answer=$(curl --silent --show-error --connect-timeout 30 --max-time 60 \
+    --write-out '\n%{http_code}' -- "$SHARE_URL/" 2>/dev/null) || return 1
+  code=${answer##*$'\n'}
+  link_message=${answer%$'\n'*}
+  link_message=${link_message%$'\n'}
+  case "$code" in
+    403) link_exit=5 ;;
+    410) link_exit=3 ;;
+    404) link_exit=5 ;;
+    *) return 1 ;;
+  esac
+  link_message=${link_message//[[:cntrl:]]/ }
+  return 0
+}
 
 # --- workers: curl, then checksums ----------------------------------------------------------
 # The files are split over up to --parallel workers. Each runs one curl over its list of
@@ -482,7 +540,7 @@ worker() {
   local w=$1 tool start
   local -a files
   if [[ -s $work/config.$w ]]; then
-    curl --silent --show-error --fail --continue-at - \
+    curl --silent --show-error --fail --continue-at - "${link_options[@]}" \
       --retry 5 --retry-delay 1 --retry-connrefused --connect-timeout 30 \
       --write-out '%{http_code}\t%{filename_effective}\n' \
       --config "$work/config.$w" >"$work/result.$w" 2>"$work/errors.$w"
@@ -656,8 +714,14 @@ if ((${#differing[@]} > 0)); then
 fi
 
 if ((expired && ${#pending[@]} > 0)); then
-  printf 'error: the links expired on %s; nothing was downloaded. Ask the data provider for new links.\n' "$EXPIRES_AT_TEXT" >&2
+  printf 'error: the %s expired on %s; nothing was downloaded. Ask the data provider for new links.\n' "$links" "$EXPIRES_AT_TEXT" >&2
   exit 3
+fi
+# A share link that was revoked (or has expired) is said at once, before anything is written.
+link_exit=0
+if [[ -n $SHARE_URL ]] && ((${#pending[@]} > 0)) && link_refusal; then
+  printf 'error: %s Nothing was downloaded.\n' "$link_message" >&2
+  exit "$link_exit"
 fi
 
 # One round: the files split round-robin over the workers. A staging file left by an earlier
@@ -750,8 +814,10 @@ verify() {
       ((codes++ == 0)) && load_http_codes
       code=${http_code[$part]:-}
       case "$code" in
-        403) failure[$i]="HTTP 403: the link has expired or was altered" ;;
+        403) failure[$i]="HTTP 403: the $links expired, was revoked or was altered" ;;
         404) failure[$i]="HTTP 404: the object is no longer there" ;;
+        409) failure[$i]="HTTP 409: archived since the share was made: ask the data provider to restore it" ;;
+        410) failure[$i]="HTTP 410: the share link has expired" ;;
         "" | 000) failure[$i]="not downloaded (connection failed)" ;;
         *) failure[$i]="not downloaded (HTTP $code)" ;;
       esac
@@ -776,9 +842,29 @@ if ((${#pending[@]} > 0)); then
   # corrupted or short file is fetched again from the start.
   retry=()
   stale=()
+  # A share link that refused a file may have been revoked or have expired meanwhile: if so,
+  # stop, with the provider's message for every file not downloaded.
+  link_exit=0
+  if [[ -n $SHARE_URL ]] && ((${#verify_failed[@]} > 0)); then
+    for i in "${verify_failed[@]}"; do
+      if [[ ${failure[$i]} == HTTP\ 403* || ${failure[$i]} == HTTP\ 410* ]]; then
+        link_refusal || link_exit=0
+        break
+      fi
+    done
+  fi
+  if ((link_exit)); then
+    for i in "${verify_failed[@]}"; do
+      failure[$i]="not downloaded: $link_message"
+      stale+=("${parts[i]}")
+    done
+    verify_failed=()
+    rm_batch "${stale[@]}" # nothing to resume: the link will not serve them again
+    stale=()
+  fi
   for i in "${verify_failed[@]}"; do
     case "${failure[$i]}" in
-      HTTP\ 403* | HTTP\ 404*) ;;
+      HTTP\ 40[349]* | HTTP\ 410*) ;;
       *)
         [[ -n ${corrupt[$i]+x} ]] && note "${paths[i]}: ${failure[$i]}: fetching it again"
         unset 'failure[$i]' 'corrupt[$i]'
@@ -880,6 +966,21 @@ size_only=0
 for i in "${pending[@]}"; do
   [[ -z ${failure[$i]+x} && ${shas[i]}${md5s[i]} == -- ]] && size_only=$((size_only + 1))
 done
+# send_receipt: the verified summary, to the share link (numbers only), unless --no-receipt.
+# A receipt that cannot be sent is said, and changes nothing else.
+send_receipt() {
+  [[ -n $SHARE_URL ]] && ((!no_receipt)) || return 0
+  local ok=$((downloaded + uptodate)) verified answer
+  verified=$((ok - size_only)) # the files in place that were checked all have a checksum
+  printf -v body '{"files_total": %d, "files_ok": %d, "files_verified": %d, "files_failed": %d, "files_skipped": %d, "bytes": %d}' \
+    "$total" "$ok" "$verified" "${#failure[@]}" "$skipped" "$((downloaded_bytes + uptodate_bytes))"
+  if answer=$(curl --silent --show-error --fail --connect-timeout 30 --max-time 60 \
+    --header 'Content-Type: application/json' --data-binary "$body" -- "$SHARE_URL/receipt" 2>&1); then
+    note "Receipt sent to the data provider: $ok of $total file(s) verified."
+  else
+    note "Could not send the receipt to the data provider (${answer//[[:cntrl:]]/ }); the download itself is as reported above."
+  fi
+}
 human "$downloaded_bytes"
 printf 'Downloaded: %d file(s), %s\n' "$downloaded" "$hr"
 human "$uptodate_bytes"
@@ -893,9 +994,15 @@ if ((${#failure[@]} > 0)); then
     [[ -n ${failure[$i]+x} ]] && printf '  %s: %s\n' "${paths[i]}" "${failure[$i]}" >&2
   done
   if ((expired)); then
-    note "The links expired on $EXPIRES_AT_TEXT: ask the data provider for new links."
+    note "The $links expired on $EXPIRES_AT_TEXT: ask the data provider for new links."
   fi
+  if ((link_exit)); then
+    printf 'error: %s\n' "$link_message" >&2
+    exit "$link_exit"
+  fi
+  send_receipt
   exit 1
 fi
+send_receipt
 ((list_failed)) && exit 1
 exit 0

@@ -154,6 +154,13 @@ def get_object_bytes(uri: str) -> bytes:
     return client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
 
 
+def open_object(uri: str):
+    """The object's body, to read as a stream (botocore's StreamingBody), and its length."""
+    target = parse_s3_uri(uri)
+    response = client().get_object(Bucket=target.bucket, Key=target.key)
+    return response["Body"], response["ContentLength"]
+
+
 def list_objects(prefix_uri: str, *, using=None, start_after: str = "") -> Iterator[S3Object]:
     """Every object under a prefix, page by page, in key order (`using`: another client;
     `start_after`: only the keys after this one)."""

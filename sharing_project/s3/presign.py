@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -88,3 +89,20 @@ def presigner(lifetime_seconds: int) -> Presigner:
         config=config(settings.AWS_ENDPOINT_URL, settings.S3_MAX_ATTEMPTS),
     )
     return Presigner(signing_client, expires_at.replace(microsecond=0), warning)
+
+
+_fresh_lock = threading.Lock()
+_fresh: Presigner | None = None
+
+
+def fresh_url(uri: str) -> str:
+    """A GET URL for `uri` that lives between half and all of SHARE_LINK_REDIRECT_SECONDS: what
+    a share link answers each request with. One signer per process, made again when half its
+    lifetime has passed (a signer costs a session; a URL costs microseconds)."""
+    global _fresh
+    lifetime = settings.SHARE_LINK_REDIRECT_SECONDS
+    with _fresh_lock:
+        if _fresh is None or _fresh.expires_in < lifetime // 2:
+            _fresh = presigner(lifetime)
+        signer = _fresh
+    return signer.url(uri)
