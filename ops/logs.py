@@ -4,7 +4,7 @@ the line each request leaves, and the redaction every line passes through.
 What is logged: a request's method, path (never its query string: a presigned link's signature
 or a token can travel there), status, duration and user id; a job's events with its `job_id`
 (jobs.models.Job.log). What no line may carry, whatever a message says: a presigned link's
-signature and credential, a session token, a bearer or API token.
+signature and credential, a session token, a bearer or API token, a share link's token.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(X-Amz-(?:Signature|Credential|Security-Token)=)[^&\s\"'\\]+"),
     re.compile(r"(?i)((?:Signature|AWSAccessKeyId|x-amz-security-token)=)[^&\s\"'\\]+"),
     re.compile(r"(?i)\b((?:Token|Bearer)\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    # A share link's token is its path's second segment (sharelinks/urls.py): a path is logged.
+    re.compile(r"(/s/)[^/\s\"'?#]+"),
 )
 REDACTED = "[redacted]"
 
