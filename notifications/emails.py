@@ -97,6 +97,7 @@ def contacts_email(job: Job) -> Email:
     pull = job.share_type == ShareType.PULL
     if pull:
         context["outputs"] = job.outputs()
+        context["share_link"] = job.issued_share_link is not None
         context["script"] = next(
             (output for output in context["outputs"] if output.name == "dataDownloadScript"), None
         )

@@ -814,7 +814,10 @@ verify() {
       ((codes++ == 0)) && load_http_codes
       code=${http_code[$part]:-}
       case "$code" in
-        403) failure[$i]="HTTP 403: the $links expired, was revoked or was altered" ;;
+        403)
+          failure[$i]="HTTP 403: the link has expired or was altered"
+          [[ -n $SHARE_URL ]] && failure[$i]="HTTP 403: refused by the share link"
+          ;;
         404) failure[$i]="HTTP 404: the object is no longer there" ;;
         409) failure[$i]="HTTP 409: archived since the share was made: ask the data provider to restore it" ;;
         410) failure[$i]="HTTP 410: the share link has expired" ;;

@@ -137,6 +137,7 @@ def test_a_pull_records_its_links_issued_but_never_the_links(post, demo, recipie
         "expiresAt": job.links_expire_at.isoformat(),
         "objects": job.objects_total,
         "bytes": job.bytes_total,
+        "shareLink": False,  # presigned links (no PUBLIC_BASE_URL)
     }
     assert (issued.actor, issued.recipient, issued.purpose) == (operator, recipient, PURPOSE)
     trail = json.dumps(list(AuditEvent.objects.values()), default=str)
