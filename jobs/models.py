@@ -255,7 +255,7 @@ class Job(models.Model):
         """The links a finished share hands out: the LIMS CSV (pull and push), the download
         script and the checksum list (pull), all dying at `links_expire_at`; through the
         service when the pull has a share link."""
-        if (link := self.issued_share_link) is not None:
+        if self.has_links and (link := self.issued_share_link) is not None:
             return link.outputs()
         links = {
             "limsCsv": (self.lims_csv_url, self.lims_csv_uri),
