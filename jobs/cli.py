@@ -350,7 +350,7 @@ def summary_lines(body: dict[str, Any], counts: dict[str, Any] | None = None) ->
         ("Status", body["status"] + (" (abort requested)" if body["abortRequested"] else "")),
         ("Share type", body["shareType"]),
         ("Dry run", "yes" if body["dryrun"] else "no"),
-        ("Destination", body["destination"] or "none (a pull shares presigned links)"),
+        ("Destination", body["destination"] or "none (a pull hands out download links)"),
         ("Launched", f"by {body['launchedBy']} at {body['createdAt']}"),
     ]
     request = body["request"]
