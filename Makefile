@@ -6,9 +6,12 @@ STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 # The benchmark's comparison tools (s5cmd, AWS CLI v1) live in their own venv: see bench/.
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha1sum bench/requirements.txt | cut -c1-12)
+# The GA4GH DRS compliance suite pins requests, Flask and pytest below ours: its own venv too.
+DRS_VENV := .venv-drs
+DRS_STAMP := $(DRS_VENV)/.installed-$(shell sha1sum tests/drs/requirements.txt | cut -c1-12)
 
-.PHONY: run test test-fast lint format worker setup tools clean bench bench-push bench-scale \
-	bench-load
+.PHONY: run test test-fast lint format worker setup tools drs-suite drs-compliance clean bench \
+	bench-push bench-scale bench-load
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -24,8 +27,9 @@ test-fast: setup
 # The download-script tests run the generated script with bash and curl and check it with
 # shellcheck; the admin console's browser tests (tests/test_browser.py) drive Debian's chromium,
 # with fonts-liberation so that screenshots show text. On Debian as root the missing ones are
-# installed; elsewhere the message says what to install.
-tools:
+# installed; elsewhere the message says what to install. The DRS compliance suite
+# (tests/test_drs.py) is installed from PyPI into .venv-drs first.
+tools: drs-suite
 	@missing=""; \
 	for tool in curl shellcheck; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
@@ -92,5 +96,19 @@ $(BENCH_STAMP): bench/requirements.txt
 	rm -f $(BENCH_VENV)/.installed-*
 	touch $@
 
+# GA4GH DRS: the compliance suite's venv (once; again when tests/drs/requirements.txt changes),
+# and its run against the service (tests/test_drs.py; docs/drs.md), printing its summary.
+drs-suite: $(DRS_STAMP)
+
+drs-compliance: setup drs-suite
+	$(BIN)/python -m pytest -s -k compliance tests/test_drs.py $(PYTEST_ARGS)
+
+$(DRS_STAMP): tests/drs/requirements.txt
+	test -x $(DRS_VENV)/bin/python || $(PYTHON) -m venv $(DRS_VENV)
+	$(DRS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DRS_VENV)/bin/python -m pip install --quiet -r tests/drs/requirements.txt
+	rm -f $(DRS_VENV)/.installed-*
+	touch $@
+
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) $(DRS_VENV) data .pytest_cache

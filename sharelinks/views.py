@@ -84,8 +84,13 @@ class ShareLinkView(APIView):
     schema = None  # not part of the operators' API (docs/pull.md documents it)
 
     def initial(self, request: Request, *args, **kwargs) -> None:
-        self.link = find_link(kwargs.get("token", ""))
+        self.link = find_link(self.presented_token(request, kwargs))
         super().initial(request, *args, **kwargs)
+
+    def presented_token(self, request: Request, kwargs: dict) -> str:
+        """The token the request names: the path's (DRS reads it from the Authorization
+        header instead)."""
+        return kwargs.get("token", "")
 
     def check_throttles(self, request: Request) -> None:
         try:
@@ -102,7 +107,9 @@ class ShareLinkView(APIView):
     def refuse(self, request: Request) -> HttpResponse | None:
         answer = refusal(self.link)
         if answer is not None:
-            record_access(request, self.link, self.resource_name(), answer.status_code)
+            record_access(
+                request, self.link, self.resource_name(), answer.status_code, via=self.via
+            )
         return answer
 
 
@@ -147,13 +154,24 @@ class SharedFileView(ShareLinkView):
         return HttpResponseRedirect(fresh_url(item.source_uri))
 
 
-def _unavailable(item: JobObject) -> HttpResponse | None:
+GONE = "gone"
+
+
+def availability(item: JobObject) -> str:
+    """Whether a shared object can be read now: READABLE, ARCHIVED or RESTORING
+    (sharing_project.s3.archive), or GONE when the custodian no longer holds it."""
     try:
-        state = archive_state(item.source_uri)
+        return archive_state(item.source_uri)
     except ClientError as error:
         if error_code(error) in _GONE_CODES:
-            return text(f"{item.relative_path}: the data custodian no longer holds this file.", 404)
+            return GONE
         raise
+
+
+def _unavailable(item: JobObject) -> HttpResponse | None:
+    state = availability(item)
+    if state == GONE:
+        return text(f"{item.relative_path}: the data custodian no longer holds this file.", 404)
     if state != READABLE:
         return text(
             f"{item.relative_path}: archived since the share was made; ask the data custodian "

@@ -359,6 +359,10 @@ SHARE_LINK_RATE = read_rate("SHARE_LINK_RATE", "6000/minute")
 SHARE_TOKEN_SECRET = raw("SHARE_TOKEN_SECRET") or SECRET_KEY
 # Whom a collaborator whose share was revoked or has expired is told to contact.
 DATA_CUSTODIAN_CONTACT = read_str("DATA_CUSTODIAN_CONTACT", "") or DEFAULT_FROM_EMAIL
+# The organisation GA4GH DRS's service-info names (docs/drs.md). Unset: the host of
+# PUBLIC_BASE_URL, and PUBLIC_BASE_URL itself.
+DRS_ORGANIZATION_NAME = read_str("DRS_ORGANIZATION_NAME", "")
+DRS_ORGANIZATION_URL = read_url("DRS_ORGANIZATION_URL") or ""
 
 # --- ICAv2 ----------------------------------------------------------------------------------
 # Pushes to icav2:// destinations (see docs/icav2.md); off until an API key is set.

@@ -47,6 +47,8 @@ urlpatterns = [
     path("api/docs", api_docs, name="swagger-ui"),
     # Share links: a pull's download endpoint (docs/pull.md)
     path("", include("sharelinks.urls")),
+    # GA4GH DRS on the same shares, the token as bearer token (docs/drs.md)
+    path("ga4gh/drs/v1/", include("sharelinks.drs_urls")),
     # /healthz, /readyz, /metrics (docs/operations.md)
     path("", include("ops.urls")),
 ]

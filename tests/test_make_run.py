@@ -51,7 +51,7 @@ def shell_environment() -> dict[str, str]:
 def fresh_checkout(destination: Path) -> Path:
     """The checkout's files without its data, virtualenvs and git metadata: the run writes the
     copy's data/ folder (and data/embedded.env), never the developer's."""
-    left_out_at_top = {".git", ".venv", ".venv-bench", "data", "test-artifacts"}
+    left_out_at_top = {".git", ".venv", ".venv-bench", ".venv-drs", "data", "test-artifacts"}
 
     def left_out(folder: str, names: list[str]) -> set[str]:
         here = left_out_at_top if Path(folder) == ROOT else set()
