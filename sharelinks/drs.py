@@ -42,8 +42,8 @@ from rest_framework.views import APIView
 from jobs.models import JobObject
 from sharelinks.models import LinkState, ShareLink, Via
 from sharelinks.services import record_access
-from sharelinks.views import GONE, ShareLinkView, availability
-from sharing_project.s3.archive import ARCHIVED, READABLE, request_restore
+from sharelinks.views import ShareLinkView, availability
+from sharing_project.s3.archive import ARCHIVED, GONE, READABLE, request_restore
 from sharing_project.s3.presign import fresh_url
 
 DRS_VERSION = "1.2.0"

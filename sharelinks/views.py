@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from botocore.exceptions import ClientError
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from rest_framework import serializers, status
@@ -31,13 +30,13 @@ from jobs.models import JobObject
 from sharelinks.models import CHECKSUM_NAMES, LIMS_NAME, SCRIPT_NAME, LinkState, ShareLink, Via
 from sharelinks.services import record_access, record_receipt
 from sharelinks.tokens import find_link
-from sharing_project.s3.archive import READABLE, archive_state
-from sharing_project.s3.objects import error_code, open_object
+from sharing_project.s3.archive import GONE, READABLE
+from sharing_project.s3.archive import availability as object_availability
+from sharing_project.s3.objects import open_object
 from sharing_project.s3.presign import fresh_url
 
 SHARE_URL_PLACEHOLDER = b"@@SHARE_URL@@"
 UNKNOWN = "No share has this link: check that it was copied whole, or ask the data provider for it."
-_GONE_CODES = ("404", "NoSuchKey", "NotFound")
 
 
 class ShareLinkThrottle(SimpleRateThrottle):
@@ -154,18 +153,9 @@ class SharedFileView(ShareLinkView):
         return HttpResponseRedirect(fresh_url(item.source_uri))
 
 
-GONE = "gone"
-
-
 def availability(item: JobObject) -> str:
-    """Whether a shared object can be read now: READABLE, ARCHIVED or RESTORING
-    (sharing_project.s3.archive), or GONE when the custodian no longer holds it."""
-    try:
-        return archive_state(item.source_uri)
-    except ClientError as error:
-        if error_code(error) in _GONE_CODES:
-            return GONE
-        raise
+    """Whether a shared object can be read now (sharing_project.s3.archive.availability)."""
+    return object_availability(item.source_uri)
 
 
 def _unavailable(item: JobObject) -> HttpResponse | None:
@@ -207,13 +197,7 @@ def _share_file_uri(link: ShareLink, name: str) -> str:
 
 
 def _exists(uri: str) -> bool:
-    try:
-        archive_state(uri)
-    except ClientError as error:
-        if error_code(error) in _GONE_CODES:
-            return False
-        raise
-    return True
+    return object_availability(uri) != GONE
 
 
 class ScriptView(ShareLinkView):

@@ -11,6 +11,8 @@ from sharing_project.s3.uris import ARCHIVED_STORAGE_CLASSES, parse_s3_uri
 READABLE = "readable"
 ARCHIVED = "archived"
 RESTORING = "restoring"
+GONE = "gone"
+_GONE_CODES = ("404", "NoSuchKey", "NotFound")
 
 
 def archive_state(uri: str) -> str:
@@ -26,6 +28,16 @@ def archive_state(uri: str) -> str:
         return READABLE
     # A finished restore says ongoing-request="false" and leaves a readable copy.
     return READABLE if 'ongoing-request="false"' in restore else ARCHIVED
+
+
+def availability(uri: str) -> str:
+    """READABLE, ARCHIVED or RESTORING (archive_state), or GONE when there is no such object."""
+    try:
+        return archive_state(uri)
+    except ClientError as error:
+        if error_code(error) in _GONE_CODES:
+            return GONE
+        raise
 
 
 def is_archived(uri: str) -> bool:
