@@ -106,6 +106,10 @@ class JobAdmin(admin.ModelAdmin):
     def progress(self, job: Job) -> str:
         return progress_bar(job)
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        # A pull's share link (its outputs and its block on the page) comes with the job.
+        return super().get_queryset(request).select_related("share_link__revoked_by")
+
     def get_search_results(self, request, queryset, search_term):
         """A whole job id finds its job; anything else searches destinations and objects."""
         try:
