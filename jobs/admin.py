@@ -1,7 +1,7 @@
 """The operator's console: the share form, the job table and the job page with its actions.
 
 Jobs change only through the service functions the API calls (launch, abort, re-run, new
-links), with the same permissions: operators act, viewers look.
+links, revoke a share link), with the same permissions: operators act, viewers look.
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ from jobs.estimate import cost_text, duration_text
 from jobs.forms import ShareForm
 from jobs.models import Job, JobLogLine, JobObject, JobStatus
 from jobs.services import abort_job, dry_run_age, launch_job, request_new_links, rerun_job
+from sharelinks.downloads import download_counts, latest_receipt, recent_accesses
+from sharelinks.serializers import RevokeSerializer
+from sharelinks.services import revoke_job_link
 from shares.checksums import ChecksumSource
 from sharing_project.errors import DryRunRequired, LaunchRefused
 from sharing_project.pagination import KnownCount
 
 LAUNCH = "jobs.launch_job"
 ABORT = "jobs.abort_job"
+REVOKE = "sharelinks.revoke_sharelink"
 OBJECTS_PER_PAGE = 50
 GROUPS_PER_PAGE = 25
 REFRESH_SECONDS = 2
@@ -101,6 +105,10 @@ class JobAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def progress(self, job: Job) -> str:
         return progress_bar(job)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        # A pull's share link (its outputs and its block on the page) comes with the job.
+        return super().get_queryset(request).select_related("share_link__revoked_by")
 
     def get_search_results(self, request, queryset, search_term):
         """A whole job id finds its job; anything else searches destinations and objects."""
@@ -217,6 +225,7 @@ class JobAdmin(admin.ModelAdmin):
             "can_launch_this": can_launch and job.dryrun and job.status == JobStatus.SUCCEEDED,
             "can_new_links": can_launch and job.links_renewable,
             "edit_url": reverse("admin:jobs_job_add") + f"?from={job.pk}",
+            **_share_link_context(job, user.has_perm(REVOKE)),
         }
 
     def _act(self, request: HttpRequest, job: Job) -> HttpResponse:
@@ -229,6 +238,7 @@ class JobAdmin(admin.ModelAdmin):
                 lambda: launch_job(job.config, dryrun=False, user=request.user, reviewed=job),
             ),
             "_new_links": (LAUNCH, lambda: request_new_links(job, request.user)),
+            "_revoke": (REVOKE, lambda: _revoke(request, job)),
         }
         chosen = next((name for name in actions if name in request.POST), None)
         if chosen is None:
@@ -252,10 +262,38 @@ class JobAdmin(admin.ModelAdmin):
             )
         elif chosen == "_new_links":
             messages.success(request, "New links are being made; they replace these shortly.")
+        elif chosen == "_revoke":
+            messages.success(
+                request, "Share link revoked: every later request with it is refused (403)."
+            )
         else:
             messages.success(request, f"{result.kind.capitalize()} launched.")
             return HttpResponseRedirect(_job_url(result))
         return HttpResponseRedirect(_job_url(job))
+
+
+def _share_link_context(job: Job, may_revoke: bool) -> dict:
+    """A pull's share link, what it served and the last receipt: a few aggregate queries and
+    the last accesses, whatever the job's size. Nothing for a job without a link."""
+    link = job.issued_share_link
+    if link is None:
+        return {"share_link": None}
+    return {
+        "share_link": link,
+        "share_downloads": download_counts(link),
+        "receipt": latest_receipt(link),
+        "recent_accesses": recent_accesses(link),
+        "can_revoke": may_revoke and link.revoked_at is None,
+        "access_log_csv": reverse("job-access-log-export", args=[job.pk]) + "?format=csv",
+    }
+
+
+def _revoke(request: HttpRequest, job: Job) -> Job:
+    """The revoke form: its reason checked as the API checks it."""
+    body = RevokeSerializer(data={"reason": request.POST.get("reason", "")})
+    if not body.is_valid():
+        raise LaunchRefused(f"Not revoked: {body.errors['reason'][0]}")
+    return revoke_job_link(job, request.user, body.validated_data["reason"]).job
 
 
 def _job_url(job: Job) -> str:

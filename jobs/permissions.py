@@ -8,13 +8,19 @@ _REQUIRED = {
     "abort": "jobs.abort_job",
     "rerun": "jobs.launch_job",
     "new_links": "jobs.launch_job",
+    "revoke": "sharelinks.revoke_sharelink",
+    "downloads": "sharelinks.view_shareaccess",
+    "access_log_export": "sharelinks.view_shareaccess",
 }
 
 
 class JobPermission(BasePermission):
-    """Everyone who may look at jobs can read them; only operators launch and abort."""
+    """Everyone who may look at jobs can read them; only operators launch, abort and revoke."""
 
-    message = "Only operators may launch or abort shares; ask for the operators group."
+    message = (
+        "Only operators may launch or abort shares, or revoke share links; ask for the "
+        "operators group."
+    )
 
     def has_permission(self, request, view) -> bool:
         user = request.user
@@ -23,4 +29,8 @@ class JobPermission(BasePermission):
         needed = _REQUIRED.get(view.action, "jobs.view_job")
         if needed == "jobs.view_job":
             self.message = "You may not view jobs; ask for the viewers or operators group."
+        elif ".view_" in needed:
+            self.message = (
+                "You may not view what was downloaded; ask for the viewers or operators group."
+            )
         return user.has_perm(needed)

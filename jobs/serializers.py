@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.reverse import reverse
 
 from jobs.models import AtDestination, Job, JobLogLine, JobObject, LeftOut, Progress
+from sharelinks.serializers import ShareLinkSerializer
 from shares.checksums import ChecksumSource
 from shares.contract import DataType
 
@@ -222,6 +223,7 @@ class JobDetailSerializer(JobSerializer):
     destinationPreview = serializers.SerializerMethodField()
     estimate = serializers.SerializerMethodField()
     leftOut = serializers.SerializerMethodField()
+    shareLink = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
         fields = [
@@ -230,7 +232,15 @@ class JobDetailSerializer(JobSerializer):
             "destinationPreview",
             "estimate",
             "leftOut",
+            "shareLink",
         ]
+
+    @extend_schema_field(ShareLinkSerializer(allow_null=True))
+    def get_shareLink(self, job: Job) -> dict | None:
+        """A pull's share link: its state, what was downloaded, the latest receipt; null for
+        any other job (a push, a dry run, a pull with presigned links)."""
+        link = job.issued_share_link
+        return ShareLinkSerializer(link).data if link is not None else None
 
     @extend_schema_field(EstimateSerializer(allow_null=True))
     def get_estimate(self, job: Job) -> dict | None:

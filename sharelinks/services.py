@@ -12,15 +12,24 @@ from django.utils import timezone
 from audit.context import Actor, acting_as, client_address
 from audit.models import ActorKind, AuditAction
 from audit.services import record
-from jobs.models import Job, JobObject
+from jobs.models import Job, JobObject, ShareType
 from sharelinks.models import Receipt, ShareAccess, ShareLink, Via
 from sharelinks.tokens import derive_token, new_salt, token_hash
+from sharing_project.errors import LaunchRefused
 
 USER_AGENT_LENGTH = 300
 
 
-class AlreadyRevoked(Exception):
-    pass
+class AlreadyRevoked(LaunchRefused):
+    """Revoking twice: the API answers 409, the console and the command line say when."""
+
+    status_code = 409
+
+
+class NoShareLink(LaunchRefused):
+    """The job has no share link to revoke or to read downloads from (409)."""
+
+    status_code = 409
 
 
 def link_days(job: Job) -> int:
@@ -69,6 +78,39 @@ def revoke(link: ShareLink, user, reason: str) -> ShareLink:
             downloadsAllowed=locked.accesses.filter(allowed=True).count(),
         )
     return locked
+
+
+def revoke_job_link(job: Job, user, reason: str) -> ShareLink:
+    """Revoke the share link of a job (what the API, the console and revoke_share call).
+
+    Steps: refuse (NoShareLink) a job that has none, saying why; revoke it (`revoke`: audited,
+    AlreadyRevoked the second time); note it in the job's log, which the console shows.
+    """
+    link = job_link(job)
+    revoked = revoke(link, user, reason)
+    job.log(f"Share link revoked by {user.get_username()}: {reason}")
+    return revoked
+
+
+def job_link(job: Job) -> ShareLink:
+    """The job's share link, or NoShareLink saying why it has none."""
+    link = job.issued_share_link
+    if link is None:
+        raise NoShareLink(f"Job {job.pk} has no share link: {why_no_link(job)}")
+    return link
+
+
+def why_no_link(job: Job) -> str:
+    if job.share_type != ShareType.PULL:
+        return "a push copies the data to its destination and hands out no link."
+    if job.dryrun:
+        return "a dry run shares nothing."
+    if job.has_links:
+        return (
+            "this pull hands out presigned links (PUBLIC_BASE_URL was not set when it ran), "
+            "which cannot be revoked nor counted; they expire on their own."
+        )
+    return f"this pull is {job.status} and was given no link (a link is made when it succeeds)."
 
 
 def record_access(

@@ -1,4 +1,5 @@
-"""The two kinds of staff user: operators (may launch and abort shares) and viewers (look only).
+"""The two kinds of staff user: operators (may launch, abort and revoke shares) and viewers (look
+only).
 
 Membership of a group is what grants the role; `ensure_groups` keeps each group's permissions
 in step with the code and is safe to run at every start.
@@ -27,15 +28,23 @@ _NOTIFICATIONS_VIEW = ["view_emailnotification", "view_webhookdelivery"]
 _WEBHOOKS_MANAGE = ["add_webhook", "change_webhook", "view_webhook"]
 _AUDIT_VIEW = ["view_auditevent"]
 _JOBS_VIEW = ["view_job", "view_jobobject", "view_joblogline", "view_sharerequest", "view_dryrun"]
+# A pull's share link, its access log and receipts: what was downloaded (docs/operator-guide.md).
+_SHARELINKS_VIEW = ["view_sharelink", "view_shareaccess", "view_receipt"]
 GROUP_PERMISSIONS: dict[str, list[str]] = {
-    VIEWERS: _CATALOGUE_VIEW + _JOBS_VIEW + _RECIPIENTS_VIEW + _NOTIFICATIONS_VIEW + _AUDIT_VIEW,
+    VIEWERS: _CATALOGUE_VIEW
+    + _JOBS_VIEW
+    + _SHARELINKS_VIEW
+    + _RECIPIENTS_VIEW
+    + _NOTIFICATIONS_VIEW
+    + _AUDIT_VIEW,
     OPERATORS: _CATALOGUE_VIEW
     + _JOBS_VIEW
+    + _SHARELINKS_VIEW
     + _RECIPIENTS_VIEW
     + _NOTIFICATIONS_VIEW
     + _AUDIT_VIEW
     + _WEBHOOKS_MANAGE
-    + ["launch_job", "abort_job", "add_recipient", "change_recipient"],
+    + ["launch_job", "abort_job", "revoke_sharelink", "add_recipient", "change_recipient"],
 }
 
 

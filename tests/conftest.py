@@ -183,3 +183,31 @@ def pull(launch, demo, operator_client, tmp_path):
         return job, script, csv
 
     return make
+
+
+SHARE_LINK_LIBRARY = {
+    "libraryIdList": ["L2400003"],
+    "dataTypeList": ["Fastq", "SecondaryAnalysis"],
+}
+
+
+@pytest.fixture
+def link_pull(launch, demo, operator_client, live_server, settings, tmp_path):
+    """Launch a pull with PUBLIC_BASE_URL set to the live server; fetch its script with curl
+    through the link, as a collaborator would. Returns the job (as the API shows it) and the
+    script's path (tests/test_share_links.py, tests/test_share_link_operators.py)."""
+    import subprocess
+
+    settings.PUBLIC_BASE_URL = live_server.url
+
+    def make(**payload):
+        response = launch(shareType="pull", **(payload or SHARE_LINK_LIBRARY))
+        assert response.status_code == 202, response.content
+        job = operator_client.get(response.json()["url"]).json()
+        assert job["status"] == "SUCCEEDED", job
+        script = tmp_path / "data-download.sh"
+        url = job["outputs"]["dataDownloadScript"]["url"]
+        subprocess.run(["curl", "-fsS", "-o", str(script), url], check=True, timeout=30)
+        return job, script
+
+    return make

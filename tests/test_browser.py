@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from catalogue.demo import ARCHIVED_LIBRARY
 from jobs.models import Job
+from sharelinks.models import ShareLink
 from sharing_project.s3.objects import ensure_bucket, list_objects
 from tests.support.browser import (  # noqa: F401 (fixtures)
     CSP_VIOLATION,
@@ -376,3 +377,47 @@ def test_operator_names_a_recipient_and_is_kept_to_their_destinations(
     expect(page.locator("#content")).to_contain_text("DAA-0042")
     expect(page.locator("#content")).not_to_contain_text("not writable")
     snap(page, "recipient-02-dry-run")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_reads_what_was_downloaded_then_revokes_the_link(
+    page: Page, live_server, operator: User, link_pull, tmp_path
+) -> None:
+    import subprocess
+
+    job, script = link_pull()
+    share = tmp_path / "share"
+    share.mkdir()
+    subprocess.run(
+        ["bash", str(script), "--data-download-path", str(share)], check=True, timeout=60
+    )
+    total = job["progress"]["objectsTotal"]
+
+    login(page, live_server.url, operator.username, PASSWORD)
+    page.goto(f"/admin/jobs/job/{job['id']}/change/")
+    block = page.locator("#share-link")
+    expect(block.locator("#share-link-state")).to_have_text("active")
+    expect(block.locator("#share-link-receipt")).to_contain_text(
+        f"received: {total} of {total} files verified by the collaborator"
+    )
+    expect(block.locator("#share-link-downloads")).to_contain_text(
+        f"files fetched {total} of {total}"
+    )
+    expect(block.locator("#share-link-accesses tbody tr").first).to_contain_text("receipt")
+    scroll_to_top_of(block)
+    snap(page, "share-link-01-downloaded", full_page=False)
+
+    expect(page.locator('button[name="_revoke"]')).to_be_hidden()  # behind a second step
+    page.click("#revoke-link summary")
+    page.fill("#revoke-reason", "sent to the wrong collaborator")
+    snap(page, "share-link-02-revoke-form", full_page=False)
+    page.click('button[name="_revoke"]')
+    expect(page.locator("ul.messagelist")).to_contain_text("Share link revoked")
+    expect(page.locator("#share-link-state")).to_have_text("revoked")
+    expect(page.locator("#share-link-revoked")).to_contain_text("sent to the wrong collaborator")
+    expect(page.locator('button[name="_revoke"]')).to_have_count(0)
+    scroll_to_top_of(page.locator("#share-link"))
+    snap(page, "share-link-03-revoked", full_page=False)
+    token = ShareLink.objects.get(job_id=job["id"]).token
+    answer = requests.get(f"{live_server.url}/s/{token}/", timeout=10)
+    assert answer.status_code == 403
