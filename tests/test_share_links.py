@@ -4,18 +4,29 @@ behind it; every download is checked byte for byte and in the access log."""
 
 from __future__ import annotations
 
+import secrets
 import subprocess
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from audit.models import AuditAction, AuditEvent
 from jobs.models import JobObject
 from sharelinks.models import Receipt, ShareAccess, ShareLink
 from sharelinks.services import revoke
-from sharing_project.s3.objects import get_object_bytes
+from sharelinks.tokens import find_link
+from sharelinks.views import UNKNOWN
+from sharing_project.s3.objects import delete_object, get_object_bytes, put_object
+from tests.support.fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
@@ -29,7 +40,9 @@ def link_pull(launch, demo, operator_client, live_server, settings, tmp_path):
     script's path."""
     settings.PUBLIC_BASE_URL = live_server.url
 
-    def make(**payload):
+    def make(base_url: str | None = None, **payload):
+        """`base_url`: the address the link names instead of the live server's (a proxy)."""
+        settings.PUBLIC_BASE_URL = base_url or live_server.url
         response = launch(shareType="pull", **(payload or ONE_LIBRARY))
         assert response.status_code == 202, response.content
         job = operator_client.get(response.json()["url"]).json()
@@ -96,3 +109,341 @@ def test_expired_link_answers_410(link_pull, tmp_path):
     target.mkdir()
     result = run(script, "--data-download-path", str(target))
     assert result.returncode == 3, result.stderr
+
+
+def end_link(link: ShareLink, ending: str, operator) -> str:
+    """Revoke the link or make it expire now; the message it then answers with."""
+    if ending == "revoke":
+        return revoke(link, operator, "sent to the wrong collaborator").revoked_message()
+    ShareLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    return ShareLink.objects.get(pk=link.pk).expired_message()
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (staging folders included), but the checksum lists."""
+    found = {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+    return {name: data for name, data in found.items() if not name.startswith("checksums.")}
+
+
+def requests_per_file(link: ShareLink) -> Counter:
+    return Counter(
+        ShareAccess.objects.filter(share=link, resource__startswith="files/").values_list(
+            "resource", flat=True
+        )
+    )
+
+
+ENDINGS = [
+    pytest.param("revoke", 403, 5, id="revoked"),
+    pytest.param("expire", 410, 3, id="expired"),
+]
+
+
+@pytest.mark.parametrize(("ending", "status", "exit_code"), ENDINGS)
+def test_a_link_ended_mid_download_stops_the_script_keeping_only_verified_files(
+    ending, status, exit_code, link_pull, live_server, operator, tmp_path
+):
+    """The link ends while the script waits for file 2 (held by a proxy in front of the
+    service): files 0 and 1 are kept whole, the others fail with the custodian's message, once
+    each, and nothing partial is left."""
+    with FaultProxy(live_server.url, hold_path_ending="/files/2") as gate:
+        job, script = link_pull(base_url=gate.endpoint)
+        link = ShareLink.objects.get(job_id=job["id"])
+        objects = list(JobObject.objects.filter(job_id=job["id"]).order_by("position"))
+        assert len(objects) >= 4
+        target = tmp_path / "share"
+        target.mkdir()
+        download = subprocess.Popen(
+            ["bash", str(script), "--data-download-path", str(target), "--parallel", "1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert gate.held.wait(60), "the script never asked for file 2"
+            message = end_link(link, ending, operator)
+        finally:
+            gate.release.set()
+            _, stderr = download.communicate(timeout=60)
+    assert download.returncode == exit_code, stderr
+    assert f"error: {message}" in stderr
+    if ending == "revoke":
+        link.refresh_from_db()
+        assert f"revoked by the data custodian on {link.revoked_at:%Y-%m-%d}" in message
+        assert f"contact {settings.DATA_CUSTODIAN_CONTACT}." in message
+    fetched, refused = objects[:2], objects[2:]
+    originals = shared(job["id"])
+    assert files_under(target) == {o.relative_path: originals[o.relative_path] for o in fetched}
+    for item in refused:
+        assert f"  {item.relative_path}: not downloaded: {message}" in stderr
+    # Each file was asked for once: a refused one is not retried.
+    assert requests_per_file(link) == Counter(f"files/{o.position}" for o in objects)
+    answers = ShareAccess.objects.filter(share=link, resource__startswith="files/")
+    assert {(a.resource, a.allowed, a.status) for a in answers} == {
+        *((f"files/{o.position}", True, 302) for o in fetched),
+        *((f"files/{o.position}", False, status) for o in refused),
+    }
+    assert not Receipt.objects.filter(share=link).exists()
+
+
+@pytest.mark.parametrize(("ending", "status", "exit_code"), ENDINGS)
+def test_an_ended_link_refuses_every_endpoint_and_the_script_downloads_nothing(
+    ending, status, exit_code, link_pull, operator, client, tmp_path
+):
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    token = link.token
+    message = end_link(link, ending, operator)
+    for method, resource in (
+        ("get", ""),
+        ("get", "data-download.sh"),
+        ("get", "files/0"),
+        ("get", "lims.csv"),
+        ("get", "checksums.sha256"),
+        ("post", "receipt"),
+    ):
+        response = getattr(client, method)(f"/s/{token}/{resource}")
+        assert (response.status_code, response.content.decode()) == (status, f"{message}\n"), (
+            resource
+        )
+    refused = ShareAccess.objects.filter(share=link, allowed=False, status=status)
+    assert refused.count() == 6
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == exit_code, result.stderr
+    assert f"error: {message} Nothing was downloaded." in result.stderr
+    assert list(target.iterdir()) == []
+
+
+def test_a_malformed_receipt_is_refused_naming_the_field(link_pull, client):
+    job, _ = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    good = {
+        "files_total": 3,
+        "files_ok": 2,
+        "files_verified": 2,
+        "files_failed": 1,
+        "files_skipped": 0,
+        "bytes": 10,
+    }
+    for changed, field in (
+        ({"files_ok": -1}, "files_ok"),
+        ({"bytes": -5}, "bytes"),
+        ({"files_verified": 3, "files_total": 4}, "files_verified"),
+        ({"files_ok": 3}, "files_total"),
+        ({"bytes": None}, "bytes"),
+    ):
+        body = {key: value for key, value in (good | changed).items() if value is not None}
+        response = client.post(f"/s/{link.token}/receipt", body, content_type="application/json")
+        assert response.status_code == 400, (changed, response.content)
+        assert field in response.json(), response.json()
+    assert not Receipt.objects.exists()
+    assert ShareAccess.objects.filter(share=link, resource="receipt", status=400).count() == 5
+    response = client.post(f"/s/{link.token}/receipt", good, content_type="application/json")
+    assert response.status_code == 201, response.content  # the same receipt, well formed
+    assert Receipt.objects.get().files_failed == 1
+
+
+def test_no_receipt_option_sends_none(link_pull, tmp_path):
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target), "--no-receipt")
+    assert result.returncode == 0, result.stderr
+    assert "Receipt" not in result.stderr
+    assert not Receipt.objects.exists()
+    assert not ShareAccess.objects.filter(resource="receipt").exists()
+    assert ShareAccess.objects.filter(share=link, resource__startswith="files/").exists()
+
+
+def test_a_corrupted_object_fails_its_checksum_and_the_receipt_says_so(s3, link_pull, tmp_path):
+    """(`s3` first: the test changes a demo object, so the demo is written afresh for it and
+    after it.)"""
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    victim = JobObject.objects.filter(job_id=job["id"], md5__gt="").order_by("position")[1]
+    expected = {p: d for p, d in shared(job["id"]).items() if p != victim.relative_path}
+    original = get_object_bytes(victim.source_uri)
+    put_object(victim.source_uri, bytes([original[0] ^ 1]) + original[1:])  # same size
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 1, result.stderr
+    assert f"  {victim.relative_path}: MD5 differs: expected {victim.md5}" in result.stderr
+    total = JobObject.objects.filter(job_id=job["id"]).count()
+    assert files_under(target) == expected
+    receipt = Receipt.objects.get(share=link)
+    assert (receipt.files_total, receipt.files_ok, receipt.files_failed) == (total, total - 1, 1)
+    assert receipt.bytes == sum(len(data) for data in expected.values())
+
+
+def test_objects_gone_or_archived_since_the_share_are_named_and_the_rest_downloaded(
+    s3, link_pull, client, tmp_path
+):
+    """(`s3` first: the test deletes and archives demo objects.)"""
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    objects = list(JobObject.objects.filter(job_id=job["id"]).order_by("position"))
+    gone, archived = objects[0], objects[2]
+    expected = shared(job["id"])
+    del expected[gone.relative_path], expected[archived.relative_path]
+    delete_object(gone.source_uri)
+    put_object(archived.source_uri, get_object_bytes(archived.source_uri), storage_class="GLACIER")
+    answers = {
+        item.position: client.get(f"/s/{link.token}/files/{item.position}")
+        for item in (gone, archived)
+    }
+    assert answers[gone.position].status_code == 404
+    assert answers[gone.position].content.decode() == (
+        f"{gone.relative_path}: the data custodian no longer holds this file.\n"
+    )
+    assert answers[archived.position].status_code == 409
+    assert (
+        answers[archived.position]
+        .content.decode()
+        .startswith(f"{archived.relative_path}: archived since the share was made")
+    )
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 1, result.stderr
+    assert f"  {gone.relative_path}: HTTP 404: the object is no longer there" in result.stderr
+    assert f"  {archived.relative_path}: HTTP 409: archived since the share was made" in (
+        result.stderr
+    )
+    assert files_under(target) == expected
+    # Asked once by the test, once by the script: neither is retried.
+    counts = requests_per_file(link)
+    assert (counts[f"files/{gone.position}"], counts[f"files/{archived.position}"]) == (2, 2)
+    assert Receipt.objects.get(share=link).files_failed == 2
+
+
+def test_the_stored_copy_of_the_script_names_no_token_and_refuses_to_run(link_pull, tmp_path):
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    uri = f"s3://{settings.SHARING_BUCKET}/pull/{job['id']}/data-download.sh"
+    stored = get_object_bytes(uri).decode()
+    assert link.token not in stored
+    assert 'readonly SHARE_URL="@@SHARE_URL@@"' in stored
+    assert f'readonly SHARE_URL="{link.url}"' in script.read_text()  # the served copy names it
+    copy = tmp_path / "stored-copy.sh"
+    copy.write_text(stored)
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(copy, "--data-download-path", str(target))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: this copy of the script names no share link: download the script from the "
+        "link you were given\n"
+    )
+    assert list(target.iterdir()) == []
+    assert not ShareAccess.objects.filter(resource__startswith="files/").exists()
+
+
+def test_the_served_share_link_script_passes_shellcheck(link_pull):
+    _, script = link_pull()
+    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_without_public_base_url_a_pull_hands_out_presigned_links_and_no_share_link(
+    pull, settings, tmp_path
+):
+    settings.PUBLIC_BASE_URL = None
+    job, script, _ = pull(**ONE_LIBRARY)
+    assert not ShareLink.objects.exists()
+    assert all("X-Amz-Signature=" in output["url"] for output in job["outputs"].values())
+    text = script.read_text()
+    assert 'readonly SHARE_URL=""' in text
+    assert "X-Amz-Signature=" in text
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 0, result.stderr
+    assert files_under(target) == shared(job["id"])
+    assert "Receipt" not in result.stderr
+    assert not ShareAccess.objects.exists()
+
+
+# --- rate limit --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_counts():
+    """The throttle's counts (in this process's cache) start empty and are forgotten after."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_requests_over_the_rate_get_429_with_retry_after_and_are_logged(
+    link_pull, client, settings, fresh_counts
+):
+    job, _ = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    settings.SHARE_LINK_RATE = "3/day"
+    cache.clear()  # what fetching the script counted
+    assert [client.get(f"/s/{link.token}/").status_code for _ in range(3)] == [200, 200, 200]
+    throttled = client.get(f"/s/{link.token}/files/0")
+    assert throttled.status_code == 429
+    assert int(throttled.headers["Retry-After"]) > 0
+    [logged] = ShareAccess.objects.filter(share=link, status=429)
+    assert (logged.resource, logged.allowed, logged.job_object) == ("files/0", False, None)
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+
+def test_unknown_malformed_and_guessed_tokens_all_get_the_same_404(link_pull, client, fresh_counts):
+    job, _ = link_pull()
+    good = ShareLink.objects.get(job_id=job["id"]).token
+    presented = {
+        "unknown": secrets.token_urlsafe(32),
+        "too long": good + "A" * 5000,
+        "non-ASCII": "é" * 43,
+        "a space": " ",
+        "a NUL": "\x00",
+        "a percent sign": "%",
+        "guessed": good[:-1] + ("B" if good[-1] == "A" else "A"),
+    }
+    for name, token in presented.items():
+        for resource in ("", "files/0", "data-download.sh", "lims.csv"):
+            response = client.get(f"/s/{quote(token, safe='')}/{resource}")
+            assert (response.status_code, response.content.decode()) == (404, f"{UNKNOWN}\n"), (
+                name,
+                resource,
+            )
+    assert client.get(f"/s/{good}/files/0").status_code == 302
+    unknown = ShareAccess.objects.filter(share=None, status=404, allowed=False)
+    assert unknown.count() == len(presented) * 4
+
+
+def test_finding_a_link_costs_the_same_queries_for_any_token(link_pull, django_assert_num_queries):
+    job, _ = link_pull()
+    good = ShareLink.objects.get(job_id=job["id"]).token
+    for token in (good, good[:-1] + "-", secrets.token_urlsafe(32), "", "é" * 500):
+        with django_assert_num_queries(1):
+            found = find_link(token)
+        assert (found is not None) == (token == good)
+
+
+@hypothesis_settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(presented=st.text(max_size=250))
+def test_any_text_as_a_token_is_answered_without_a_server_error(presented, client):
+    cache.clear()  # the throttle's counts for this address
+    for method, resource in (("get", ""), ("get", "files/1"), ("post", "receipt")):
+        response = getattr(client, method)(f"/s/{quote(presented, safe='')}/{resource}")
+        assert response.status_code < 500
+        if presented and "/" not in presented and presented not in (".", ".."):
+            assert response.content.decode() == f"{UNKNOWN}\n"
+
+
+# --- no token in any log -----------------------------------------------------------------------
