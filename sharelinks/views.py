@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from audit.context import client_address
 from jobs.models import JobObject
 from sharelinks.models import CHECKSUM_NAMES, LIMS_NAME, SCRIPT_NAME, LinkState, ShareLink, Via
 from sharelinks.services import record_access, record_receipt
@@ -42,7 +43,10 @@ _GONE_CODES = ("404", "NoSuchKey", "NotFound")
 
 class ShareLinkThrottle(SimpleRateThrottle):
     """SHARE_LINK_RATE requests per link (per client address for a token that matches none),
-    then 429 with Retry-After."""
+    then 429 with Retry-After.
+
+    The address is the audit trail's (FORWARDED_FOR_PROXIES), not DRF's `get_ident`, which
+    takes any X-Forwarded-For a client writes: a guesser would send a new one each time."""
 
     scope = "share_link"
 
@@ -51,7 +55,7 @@ class ShareLinkThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view) -> str:
         link = getattr(view, "link", None)
-        ident = f"link-{link.pk}" if link is not None else f"unknown-{self.get_ident(request)}"
+        ident = f"link-{link.pk}" if link is not None else f"unknown-{client_address(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 

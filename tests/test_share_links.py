@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -395,6 +396,27 @@ def test_requests_over_the_rate_get_429_with_retry_after_and_are_logged(
     assert int(throttled.headers["Retry-After"]) > 0
     [logged] = ShareAccess.objects.filter(share=link, status=429)
     assert (logged.resource, logged.allowed, logged.job_object) == ("files/0", False, None)
+
+
+def test_a_token_that_matches_no_share_is_throttled_per_client_address(
+    link_pull, settings, fresh_counts
+):
+    """Regression: the address was DRF's, which believes any X-Forwarded-For a client sends,
+    so that a guesser sending a new one each time was never throttled."""
+    job, _ = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    settings.SHARE_LINK_RATE = "3/day"
+    cache.clear()
+    guesser, other = Client(REMOTE_ADDR="192.0.2.1"), Client(REMOTE_ADDR="192.0.2.2")
+    guesses = [
+        guesser.get(f"/s/{secrets.token_urlsafe(32)}/", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        for n in range(4)
+    ]
+    assert [answer.status_code for answer in guesses] == [404, 404, 404, 429]
+    assert other.get(f"/s/{secrets.token_urlsafe(32)}/").status_code == 404
+    assert guesser.get(f"/s/{link.token}/").status_code == 200  # a share counts on its own
+    [logged] = ShareAccess.objects.filter(status=429)
+    assert (logged.share, logged.client_address, logged.allowed) == (None, "192.0.2.1", False)
 
 
 # --- tokens ------------------------------------------------------------------------------------
