@@ -238,13 +238,19 @@ def _with_share_url(body, share_url: bytes, chunk: int = 1024 * 1024) -> Iterato
         body.close()
 
 
+# The largest numbers the receipt's columns hold (PositiveIntegerField, BigIntegerField on
+# PostgreSQL): a larger one is the client's mistake, a 400, not the database's error, a 500.
+MAX_FILES = 2**31 - 1
+MAX_BYTES = 2**63 - 1
+
+
 class ReceiptSerializer(serializers.Serializer):
-    files_total = serializers.IntegerField(min_value=0)
-    files_ok = serializers.IntegerField(min_value=0)
-    files_verified = serializers.IntegerField(min_value=0)
-    files_failed = serializers.IntegerField(min_value=0)
-    files_skipped = serializers.IntegerField(min_value=0)
-    bytes = serializers.IntegerField(min_value=0)
+    files_total = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_ok = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_verified = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_failed = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_skipped = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    bytes = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
 
     def validate(self, data: dict) -> dict:
         if data["files_verified"] > data["files_ok"]:

@@ -238,13 +238,15 @@ def test_a_malformed_receipt_is_refused_naming_the_field(link_pull, client):
         ({"files_verified": 3, "files_total": 4}, "files_verified"),
         ({"files_ok": 3}, "files_total"),
         ({"bytes": None}, "bytes"),
+        ({"bytes": 2**63}, "bytes"),  # past the database's columns
+        ({"files_total": 2**31}, "files_total"),
     ):
         body = {key: value for key, value in (good | changed).items() if value is not None}
         response = client.post(f"/s/{link.token}/receipt", body, content_type="application/json")
         assert response.status_code == 400, (changed, response.content)
         assert field in response.json(), response.json()
     assert not Receipt.objects.exists()
-    assert ShareAccess.objects.filter(share=link, resource="receipt", status=400).count() == 5
+    assert ShareAccess.objects.filter(share=link, resource="receipt", status=400).count() == 7
     response = client.post(f"/s/{link.token}/receipt", good, content_type="application/json")
     assert response.status_code == 201, response.content  # the same receipt, well formed
     assert Receipt.objects.get().files_failed == 1
