@@ -974,8 +974,10 @@ send_receipt() {
   verified=$((ok - size_only)) # the files in place that were checked all have a checksum
   printf -v body '{"files_total": %d, "files_ok": %d, "files_verified": %d, "files_failed": %d, "files_skipped": %d, "bytes": %d}' \
     "$total" "$ok" "$verified" "${#failure[@]}" "$skipped" "$((downloaded_bytes + uptodate_bytes))"
+  # A 429 (too many requests) is sent again after the Retry-After it gives, as downloads are.
   if answer=$(curl --silent --show-error --fail --connect-timeout 30 --max-time 60 \
-    --header 'Content-Type: application/json' --data-binary "$body" -- "$SHARE_URL/receipt" 2>&1); then
+    --retry 5 --retry-delay 1 --header 'Content-Type: application/json' \
+    --data-binary "$body" -- "$SHARE_URL/receipt" 2>&1); then
     note "Receipt sent to the data provider: $ok of $total file(s) verified."
   else
     note "Could not send the receipt to the data provider (${answer//[[:cntrl:]]/ }); the download itself is as reported above."

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from jobs.models import JobObject
 from sharelinks.models import Receipt, ShareAccess, ShareLink
 from sharelinks.services import revoke
 from sharelinks.tokens import find_link
-from sharelinks.views import UNKNOWN
+from sharelinks.views import UNKNOWN, ShareLinkThrottle
 from sharing_project.s3.objects import delete_object, get_object_bytes, put_object
 from tests.support.fault_proxy import FaultProxy
 
@@ -419,6 +420,56 @@ def test_a_token_that_matches_no_share_is_throttled_per_client_address(
     assert guesser.get(f"/s/{link.token}/").status_code == 200  # a share counts on its own
     [logged] = ShareAccess.objects.filter(status=429)
     assert (logged.share, logged.client_address, logged.allowed) == (None, "192.0.2.1", False)
+
+
+class SteppingClock:
+    """The throttle's clock in a test: 0.3 s later at each request, however long the machine
+    takes. With 3/second the fourth request of every four is refused (Retry-After: 1), always
+    the same ones, however loaded the machine."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            self._calls += 1
+            return 1_000_000 + 0.3 * self._calls
+
+
+class Counts(dict):
+    """The throttle's counts without the cache's expiry, which runs on the real clock."""
+
+    def set(self, key, value, timeout=None) -> None:
+        self[key] = value
+
+
+def test_the_script_waits_out_429s_and_completes_byte_for_byte(
+    link_pull, client, monkeypatch, settings, tmp_path
+):
+    """curl honours Retry-After (--retry); the receipt, the last request, is sent again after
+    its 429 too (the test lines it up on a refused one)."""
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    settings.SHARE_LINK_RATE = "3/second"
+    monkeypatch.setattr(ShareLinkThrottle, "timer", SteppingClock())
+    monkeypatch.setattr(ShareLinkThrottle, "cache", Counts())
+    # The script asks for the link's state, then each file, then sends its receipt: requests
+    # 4, 8, 12... are refused, so the receipt is when the allowed requests before it are a
+    # multiple of three.
+    files = JobObject.objects.filter(job_id=job["id"]).count()
+    for _ in range(-(1 + files) % 3):
+        assert client.get(f"/s/{link.token}/").status_code == 200
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target), "--parallel", "2")
+    assert result.returncode == 0, result.stderr
+    assert files_under(target) == shared(job["id"])
+    asked = ShareAccess.objects.filter(share=link).exclude(resource="data-download.sh")
+    throttled = asked.filter(status=429, allowed=False)
+    assert throttled.count() == asked.count() // 4 > 0
+    assert throttled.filter(resource="receipt").exists()
+    assert Receipt.objects.get(share=link).files_ok == files
 
 
 # --- tokens ------------------------------------------------------------------------------------
