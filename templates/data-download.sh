@@ -486,14 +486,16 @@ link_options=()
 
 # link_refusal: when the share link no longer serves this share (revoked: 403, expired: 410,
 # unknown: 404), the service's message in $link_message and the script's exit code in
-# $link_exit; fails when the link still serves it (or cannot be asked).
+# $link_exit; fails when the link still serves it (or cannot be asked). A 429 is asked again
+# after its Retry-After (curl starts the answer's file afresh), never taken for an answer.
 link_refusal() {
-  local answer code
-  answer=$(curl --silent --show-error --connect-timeout 30 --max-time 60 \
-    --write-out '\n%{http_code}' -- "$SHARE_URL/" 2>/dev/null) || return 1
-  code=${answer##*$'\n'}
-  link_message=${answer%$'\n'*}
-  link_message=${link_message%$'\n'}
+  local code
+  rm -f -- "$work/link-state"
+  code=$(curl --silent --show-error --connect-timeout 30 --max-time 60 --retry 5 \
+    --retry-delay 1 --output "$work/link-state" --write-out '%{http_code}' -- "$SHARE_URL/" \
+    2>/dev/null) || return 1
+  link_message=""
+  [[ -s $work/link-state ]] && link_message=$(<"$work/link-state")
   case "$code" in
     403) link_exit=5 ;;
     410) link_exit=3 ;;

@@ -472,6 +472,29 @@ def test_the_script_waits_out_429s_and_completes_byte_for_byte(
     assert Receipt.objects.get(share=link).files_ok == files
 
 
+def test_a_throttled_state_check_is_asked_again_not_taken_for_a_live_link(
+    link_pull, client, operator, monkeypatch, settings, tmp_path
+):
+    """Regression: the script asked the link's state once, and took a 429 for a link still
+    serving: it went on to ask for every file of a revoked share."""
+    job, script = link_pull()
+    link = ShareLink.objects.get(job_id=job["id"])
+    message = revoke(link, operator, "sent to the wrong collaborator").revoked_message()
+    settings.SHARE_LINK_RATE = "3/second"
+    monkeypatch.setattr(ShareLinkThrottle, "timer", SteppingClock())
+    monkeypatch.setattr(ShareLinkThrottle, "cache", Counts())
+    for _ in range(3):  # the script's first request is the fourth: refused
+        assert client.get(f"/s/{link.token}/").status_code == 403
+    target = tmp_path / "share"
+    target.mkdir()
+    result = run(script, "--data-download-path", str(target))
+    assert result.returncode == 5, result.stderr
+    assert result.stderr.endswith(f"error: {message} Nothing was downloaded.\n")
+    states = ShareAccess.objects.filter(share=link, resource="state")
+    assert list(states.values_list("status", flat=True)) == [403, 403, 403, 429, 403]
+    assert not ShareAccess.objects.filter(share=link, resource__startswith="files/").exists()
+
+
 # --- tokens ------------------------------------------------------------------------------------
 
 
