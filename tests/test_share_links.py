@@ -4,15 +4,22 @@ behind it; every download is checked byte for byte and in the access log."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import secrets
+import socket
 import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
@@ -22,12 +29,13 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from audit.models import AuditAction, AuditEvent
-from jobs.models import JobObject
+from jobs.models import JobLogLine, JobObject
 from sharelinks.models import Receipt, ShareAccess, ShareLink
 from sharelinks.services import revoke
 from sharelinks.tokens import find_link
 from sharelinks.views import UNKNOWN, ShareLinkThrottle
 from sharing_project.s3.objects import delete_object, get_object_bytes, put_object
+from tests.support.cluster import ROOT, database_url
 from tests.support.fault_proxy import FaultProxy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
@@ -545,3 +553,107 @@ def test_any_text_as_a_token_is_answered_without_a_server_error(presented, clien
 
 
 # --- no token in any log -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(tmp_path: Path, s3_endpoint: str, log_format: str, **env: str):
+    """The service under gunicorn (as `make run` and production start it) on the test
+    database, with its access log on; yields its address and the files its stdout and
+    stderr go to."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DSM_", "DJANGO_"))}
+    environment |= {
+        "DJANGO_SETTINGS_MODULE": "sharing_project.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DATABASE_URL": database_url(),
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": settings.AWS_REGION,
+        "SHARING_BUCKET": settings.SHARING_BUCKET,
+        "DSM_DATA_DIR": str(tmp_path),
+        "DSM_ENV_FILE": os.devnull,
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_WORKERS": "1",  # one process: one throttle count
+        "LOG_FORMAT": log_format,
+        "GUNICORN_CMD_ARGS": "--access-logfile - --no-control-socket",
+        "PUBLIC_BASE_URL": base,
+        **env,
+    }
+    out, err = tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
+    web = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:sharing_project.gunicorn_conf"],
+        cwd=ROOT,
+        env=environment,
+        stdout=out.open("wb"),
+        stderr=err.open("wb"),
+        start_new_session=True,
+    )
+    try:
+        for _ in range(300):
+            assert web.poll() is None, f"gunicorn exited:\n{err.read_text()[-3000:]}"
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"gunicorn did not answer /healthz:\n{err.read_text()[-3000:]}")
+        yield base, out, err
+    finally:
+        web.terminate()
+        try:
+            web.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(web.pid, 9)
+
+
+def until_throttled(url: str, most: int = 100) -> list[int]:
+    """GET `url` until it answers 429; the statuses."""
+    statuses: list[int] = []
+    while not statuses or statuses[-1] != 429:
+        assert len(statuses) < most, statuses[-5:]
+        statuses.append(requests.get(url, timeout=10).status_code)
+    return statuses
+
+
+@pytest.mark.parametrize("log_format", ["plain", "json"])
+def test_a_share_links_token_is_in_no_log(log_format, link_pull, s3_endpoint, operator, tmp_path):
+    """Regression: gunicorn's access log wrote each request line as it came, token included:
+    only the service's own lines went through the redaction."""
+    with gunicorn(tmp_path, s3_endpoint, log_format, SHARE_LINK_RATE="40/hour") as served:
+        base, out, err = served
+        job, script = link_pull(base_url=base)
+        link = ShareLink.objects.get(job_id=job["id"])
+        token = link.token
+        target = tmp_path / "share"
+        target.mkdir()
+        download = run(script, "--data-download-path", str(target))
+        assert download.returncode == 0, download.stderr
+        assert until_throttled(f"{base}/s/{secrets.token_urlsafe(32)}/")[0] == 404
+        revoke(link, operator, "sent to the wrong collaborator")
+        assert until_throttled(f"{base}/s/{token}/files/0")[0] == 403
+    logs = {
+        "gunicorn stdout": out.read_text(),
+        "gunicorn stderr": err.read_text(),
+        "the script's output": download.stdout + download.stderr,
+        "the job's log": "\n".join(
+            JobLogLine.objects.filter(job_id=job["id"]).values_list("message", flat=True)
+        ),
+        "the audit trail": json.dumps(list(AuditEvent.objects.values()), default=str),
+    }
+    for name, text in logs.items():
+        assert token not in text, name
+    access = [line for line in logs["gunicorn stdout"].splitlines() if "HTTP/1.1" in line]
+    if log_format == "json":
+        access = [json.loads(line)["message"] for line in access]
+    for status in (200, 302, 403, 404, 429):
+        assert any(f'HTTP/1.1" {status} ' in line for line in access), (status, access[-5:])
+    assert any('"GET /s/[redacted]/files/0 HTTP/1.1" 302 ' in line for line in access)
