@@ -206,7 +206,11 @@ if [[ $SHARE_URL == @@* ]]; then
   die "this copy of the script names no share link: download the script from the link you were given"
 fi
 links="links"
-[[ -n $SHARE_URL ]] && links="share link"
+refused_403="the link has expired or was altered"
+if [[ -n $SHARE_URL ]]; then
+  links="share link"
+  refused_403="the share link was refused (revoked or expired?)"
+fi
 
 root=$(cd -- "$download_path" && pwd -P) || die "cannot enter '$download_path'"
 printf -v now '%(%s)T' -1
@@ -816,7 +820,7 @@ verify() {
       ((codes++ == 0)) && load_http_codes
       code=${http_code[$part]:-}
       case "$code" in
-        403) failure[$i]="HTTP 403: the $links expired, was revoked or was altered" ;;
+        403) failure[$i]="HTTP 403: $refused_403" ;;
         404) failure[$i]="HTTP 404: the object is no longer there" ;;
         409) failure[$i]="HTTP 409: archived since the share was made: ask the data provider to restore it" ;;
         410) failure[$i]="HTTP 410: the share link has expired" ;;
