@@ -53,6 +53,18 @@ class PlainFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class RedactedFormatter(logging.Formatter):
+    """Another formatter's lines, redacted: gunicorn's own (its access log's request line
+    carries the path, and so a share link's token), in the format gunicorn gives them."""
+
+    def __init__(self, inner: logging.Formatter | None = None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self.inner.format(record))
+
+
 class JsonFormatter(_JsonFormatter):
     """One JSON object a line: timestamp, level, logger, message and the record's extra fields
     (job_id, path, status...), redacted.

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from audit.context import client_address
 from jobs.models import JobObject
 from sharelinks.models import CHECKSUM_NAMES, LIMS_NAME, SCRIPT_NAME, LinkState, ShareLink, Via
 from sharelinks.services import record_access, record_receipt
@@ -41,7 +42,10 @@ UNKNOWN = "No share has this link: check that it was copied whole, or ask the da
 
 class ShareLinkThrottle(SimpleRateThrottle):
     """SHARE_LINK_RATE requests per link (per client address for a token that matches none),
-    then 429 with Retry-After."""
+    then 429 with Retry-After.
+
+    The address is the audit trail's (FORWARDED_FOR_PROXIES), not DRF's `get_ident`, which
+    takes any X-Forwarded-For a client writes: a guesser would send a new one each time."""
 
     scope = "share_link"
 
@@ -50,7 +54,7 @@ class ShareLinkThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view) -> str:
         link = getattr(view, "link", None)
-        ident = f"link-{link.pk}" if link is not None else f"unknown-{self.get_ident(request)}"
+        ident = f"link-{link.pk}" if link is not None else f"unknown-{client_address(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
@@ -236,13 +240,19 @@ def _with_share_url(body, share_url: bytes, chunk: int = 1024 * 1024) -> Iterato
         body.close()
 
 
+# The largest numbers the receipt's columns hold (PositiveIntegerField, BigIntegerField on
+# PostgreSQL): a larger one is the client's mistake, a 400, not the database's error, a 500.
+MAX_FILES = 2**31 - 1
+MAX_BYTES = 2**63 - 1
+
+
 class ReceiptSerializer(serializers.Serializer):
-    files_total = serializers.IntegerField(min_value=0)
-    files_ok = serializers.IntegerField(min_value=0)
-    files_verified = serializers.IntegerField(min_value=0)
-    files_failed = serializers.IntegerField(min_value=0)
-    files_skipped = serializers.IntegerField(min_value=0)
-    bytes = serializers.IntegerField(min_value=0)
+    files_total = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_ok = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_verified = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_failed = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    files_skipped = serializers.IntegerField(min_value=0, max_value=MAX_FILES)
+    bytes = serializers.IntegerField(min_value=0, max_value=MAX_BYTES)
 
     def validate(self, data: dict) -> dict:
         if data["files_verified"] > data["files_ok"]:

@@ -10,6 +10,9 @@ given with GUNICORN_CMD_ARGS (e.g. "--access-logfile -").
 
 from __future__ import annotations
 
+from gunicorn.glogging import Logger
+
+from ops.logs import JsonFormatter, RedactedFormatter
 from sharing_project.env import read_int, read_str
 
 wsgi_app = "sharing_project.wsgi:application"
@@ -21,9 +24,29 @@ threads = read_int("WEB_THREADS", 8, minimum=1, maximum=256)
 timeout = read_int("WEB_TIMEOUT", 60, minimum=5, maximum=3600)
 graceful_timeout = 10
 
+JSON_LOGS = read_str("LOG_FORMAT", "plain").lower() == "json"
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, every line it writes (its error log; its access log, when
+    --access-logfile asks for one) redacted like the service's own (ops/logs.py): an access
+    line holds the request's path, and a share link's token is in the path. With
+    LOG_FORMAT=json the lines are the service's JSON objects."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(
+                    JsonFormatter() if JSON_LOGS else RedactedFormatter(handler.formatter)
+                )
+
+
+logger_class = RedactingLogger
+
 # LOG_FORMAT=json: gunicorn's own lines (start, stop, a worker cut off) are JSON too, through
 # the service's formatter (ops/logs.py), so that a log collector reads every line.
-if read_str("LOG_FORMAT", "plain").lower() == "json":
+if JSON_LOGS:
     logconfig_dict = {
         "version": 1,
         "disable_existing_loggers": False,

@@ -206,7 +206,11 @@ if [[ $SHARE_URL == @@* ]]; then
   die "this copy of the script names no share link: download the script from the link you were given"
 fi
 links="links"
-[[ -n $SHARE_URL ]] && links="share link"
+refused_403="the link has expired or was altered"
+if [[ -n $SHARE_URL ]]; then
+  links="share link"
+  refused_403="the share link was refused (revoked or expired?)"
+fi
 
 root=$(cd -- "$download_path" && pwd -P) || die "cannot enter '$download_path'"
 printf -v now '%(%s)T' -1
@@ -486,14 +490,16 @@ link_options=()
 
 # link_refusal: when the share link no longer serves this share (revoked: 403, expired: 410,
 # unknown: 404), the service's message in $link_message and the script's exit code in
-# $link_exit; fails when the link still serves it (or cannot be asked).
+# $link_exit; fails when the link still serves it (or cannot be asked). A 429 is asked again
+# after its Retry-After (curl starts the answer's file afresh), never taken for an answer.
 link_refusal() {
-  local answer code
-  answer=$(curl --silent --show-error --connect-timeout 30 --max-time 60 \
-    --write-out '\n%{http_code}' -- "$SHARE_URL/" 2>/dev/null) || return 1
-  code=${answer##*$'\n'}
-  link_message=${answer%$'\n'*}
-  link_message=${link_message%$'\n'}
+  local code
+  rm -f -- "$work/link-state"
+  code=$(curl --silent --show-error --connect-timeout 30 --max-time 60 --retry 5 \
+    --retry-delay 1 --output "$work/link-state" --write-out '%{http_code}' -- "$SHARE_URL/" \
+    2>/dev/null) || return 1
+  link_message=""
+  [[ -s $work/link-state ]] && link_message=$(<"$work/link-state")
   case "$code" in
     403) link_exit=5 ;;
     410) link_exit=3 ;;
@@ -814,10 +820,7 @@ verify() {
       ((codes++ == 0)) && load_http_codes
       code=${http_code[$part]:-}
       case "$code" in
-        403)
-          failure[$i]="HTTP 403: the link has expired or was altered"
-          [[ -n $SHARE_URL ]] && failure[$i]="HTTP 403: refused by the share link"
-          ;;
+        403) failure[$i]="HTTP 403: $refused_403" ;;
         404) failure[$i]="HTTP 404: the object is no longer there" ;;
         409) failure[$i]="HTTP 409: archived since the share was made: ask the data provider to restore it" ;;
         410) failure[$i]="HTTP 410: the share link has expired" ;;
@@ -977,8 +980,10 @@ send_receipt() {
   verified=$((ok - size_only)) # the files in place that were checked all have a checksum
   printf -v body '{"files_total": %d, "files_ok": %d, "files_verified": %d, "files_failed": %d, "files_skipped": %d, "bytes": %d}' \
     "$total" "$ok" "$verified" "${#failure[@]}" "$skipped" "$((downloaded_bytes + uptodate_bytes))"
+  # A 429 (too many requests) is sent again after the Retry-After it gives, as downloads are.
   if answer=$(curl --silent --show-error --fail --connect-timeout 30 --max-time 60 \
-    --header 'Content-Type: application/json' --data-binary "$body" -- "$SHARE_URL/receipt" 2>&1); then
+    --retry 5 --retry-delay 1 --header 'Content-Type: application/json' \
+    --data-binary "$body" -- "$SHARE_URL/receipt" 2>&1); then
     note "Receipt sent to the data provider: $ok of $total file(s) verified."
   else
     note "Could not send the receipt to the data provider (${answer//[[:cntrl:]]/ }); the download itself is as reported above."

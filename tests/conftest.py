@@ -200,7 +200,9 @@ def link_pull(launch, demo, operator_client, live_server, settings, tmp_path):
 
     settings.PUBLIC_BASE_URL = live_server.url
 
-    def make(**payload):
+    def make(base_url: str | None = None, **payload):
+        """`base_url`: the address the link names instead of the live server's (a proxy)."""
+        settings.PUBLIC_BASE_URL = base_url or live_server.url
         response = launch(shareType="pull", **(payload or SHARE_LINK_LIBRARY))
         assert response.status_code == 202, response.content
         job = operator_client.get(response.json()["url"]).json()

@@ -7,6 +7,10 @@ copy other bytes than asked (a CopyObject or UploadPartCopy of `bucket/key` copi
 instead: the destination receives one byte flipped), and `flip_byte_of` flips the first byte
 of every response body to a GET of that path (the reader receives one byte flipped).
 
+`hold_path_ending` makes it a gate: the first request whose path ends so is held before it is
+forwarded, `held` is set, and the request goes on once the test sets `release`; a test can then
+change the world at a known point of a client's run, with no timing.
+
 Faults are chosen deterministically by counting the requests they may apply to (those whose
 method is in `only_methods`, or all): the Nth such request is reset when `reset_every` divides N,
 else answered `503 SlowDown` when `slowdown_every` divides N, else forwarded. A fault always
@@ -179,6 +183,7 @@ class FaultProxy:
         timeout: float = 60.0,
         swap_copy_source: dict[str, str] | None = None,
         flip_byte_of: str | None = None,
+        hold_path_ending: str | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
@@ -196,6 +201,9 @@ class FaultProxy:
         self.swap_copy_source = dict(swap_copy_source or {})
         self.flip_byte_of = flip_byte_of  # "/bucket/key": GETs of it get one byte flipped
         self.corrupted = 0  # requests whose bytes were changed
+        self.hold_path_ending = hold_path_ending
+        self.held = threading.Event()  # the request to hold has arrived, and waits
+        self.release = threading.Event()  # set by the test: the held request goes on
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._counts = {
@@ -264,6 +272,7 @@ class FaultProxy:
     def stop(self) -> None:
         """Stop accepting, cut every open connection (client and upstream) and join threads."""
         self._stopping.set()
+        self.release.set()  # a held request goes on (to a closed connection)
         if self._acceptor is not None:
             self._acceptor.join(timeout=5)
         if self._listener is not None:
@@ -350,6 +359,7 @@ class FaultProxy:
                 if has_body and "100-continue" in request.tokens("Expect"):
                     conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = stream.read_chunked() if chunked else stream.read_exact(length or 0)
+                self._hold(request)
                 fault = self._fault_for(method)
                 if fault == "reset":
                     _reset(conn)
@@ -400,6 +410,18 @@ class FaultProxy:
         extra = () if keep_alive else (("Connection", "close"),)
         conn.sendall(response.encode(extra) + response_body)
         return keep_alive
+
+    def _hold(self, request: _Message) -> None:
+        """Wait for `release` if this is the first request to hold."""
+        ending = self.hold_path_ending
+        if ending is None or not self._path(request).endswith(ending):
+            return
+        with self._lock:
+            if self.held.is_set():
+                return
+            self.held.set()
+        if not self.release.wait(self.timeout):
+            self._record(f"the request to {ending} was never released")
 
     def _swapped(self, request: _Message) -> _Message:
         """The request, copying the decoy where its copy source is one to swap."""
