@@ -11,7 +11,7 @@ DRS_VENV := .venv-drs
 DRS_STAMP := $(DRS_VENV)/.installed-$(shell sha1sum tests/drs/requirements.txt | cut -c1-12)
 
 .PHONY: run test test-fast lint format worker setup tools drs-suite drs-compliance clean bench \
-	bench-push bench-scale bench-load
+	bench-push bench-scale bench-load bench-links
 
 run: setup
 	$(BIN)/python scripts/run_embedded.py
@@ -88,6 +88,12 @@ bench-scale: setup $(BENCH_STAMP)
 # BENCH_ARGS="--objects 100000 --duration 10s" for a small run, --help for every option.
 bench-load: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
+
+# A pull's downloads through its share link (gunicorn, the service as the download endpoint)
+# against the same share's presigned links, s5cmd and aws (a few minutes; SQLite unless
+# BENCH_ARGS="--database-url postgres://postgres@127.0.0.1:5432/postgres").
+bench-links: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench.links $(BENCH_ARGS)
 
 $(BENCH_STAMP): bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     job_id = seed_job(args.objects)
     progress(f"Job {job_id} ready in {time.monotonic() - started:.0f} s.")
     token = operator_token()
-    with web_server(env, scratch) as base:
+    with web_server(env, scratch) as (base, _pid):
         single = single_client(base, job_id, args.objects, args.repeat)
         runs = {
             pace: run_locust(locust, base, job_id, token, args, wait, scratch)
@@ -189,14 +189,17 @@ def server_version() -> str:
 
 
 @contextlib.contextmanager
-def web_server(env: dict[str, str], scratch: Path) -> Iterator[str]:
-    """gunicorn as `make run` starts it, on a free loopback port, in its own session."""
+def web_server(
+    env: dict[str, str], scratch: Path, log_name: str = "gunicorn.log"
+) -> Iterator[tuple[str, int]]:
+    """gunicorn as `make run` starts it, on a free loopback port, in its own session (its
+    output in `scratch`/`log_name`). Yields its address and its pid (its session's id)."""
     import requests
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = scratch / "gunicorn.log"
+    log = scratch / log_name
     with log.open("ab") as out:
         server = subprocess.Popen(
             [*GUNICORN, "--bind", f"127.0.0.1:{port}"],
@@ -216,7 +219,7 @@ def web_server(env: dict[str, str], scratch: Path) -> Iterator[str]:
                 requests.get(f"{base}/admin/login/", timeout=5)
                 break
             time.sleep(0.2)
-        yield base
+        yield base, server.pid
     finally:
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

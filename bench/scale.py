@@ -151,11 +151,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
+def fresh_database(admin_url: str, prefix: str = "dsm_bench_scale") -> Iterator[str]:
     """A new PostgreSQL database beside `admin_url`'s, dropped afterwards."""
     import psycopg
 
-    name = f"dsm_bench_scale_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     with psycopg.connect(admin_url.replace("postgres://", "postgresql://"), autocommit=True) as db:
         db.execute(f'CREATE DATABASE "{name}"')
     try:
