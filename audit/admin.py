@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from audit.models import AuditEvent
-from jobs.admin import job_link
+from jobs.admin import ReadOnlyAdmin, job_link
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "action", "who", "job_link", "recipient_link", "purpose", "summary"]
     list_filter = [
         ("recipient", admin.RelatedOnlyFieldListFilter),
@@ -59,12 +58,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="facts")
     def summary(self, event: AuditEvent) -> str:
         return event.summary
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

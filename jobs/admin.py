@@ -306,6 +306,20 @@ def job_link(job_id, text: str = "") -> str:
     return format_html('<a href="{}">{}</a>', url, text or job_id)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the service writes (audit events, deliveries, share accesses...): looked at by
+    operators and viewers, added, changed and deleted by nobody in the console."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 def _request_rows(config: dict) -> list[tuple[str, str]]:
     """The configuration as label/value rows, leaving out what was not given."""
     rows = []

@@ -8,23 +8,10 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs.admin import job_link
+from jobs.admin import ReadOnlyAdmin, job_link
 from notifications.models import EmailNotification, Webhook, WebhookDelivery
 
 RECENT_DELIVERIES = 20
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the notification tasks: looked at, never edited."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Webhook)

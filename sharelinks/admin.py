@@ -6,27 +6,17 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin
-from django.http import HttpRequest
 
-from jobs.admin import job_link
+from jobs.admin import ReadOnlyAdmin, job_link
 from sharelinks.models import Receipt, ShareAccess, ShareLink
 
 JOB_SEARCH = "A whole job id finds its job's rows; other words search "
 
 
-class ReadOnly(admin.ModelAdmin):
-    """Looked at by operators and viewers, changed by nobody here."""
+class ReadOnly(ReadOnlyAdmin):
+    """Looked at by operators and viewers, searchable by a whole job id."""
 
     job_field = "share__job_id"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_search_results(self, request, queryset, search_term):
         """A whole job id finds its rows; anything else searches the search fields."""
